@@ -1,0 +1,11 @@
+//! What the talos-dr console's server and browser say to each other, and the pure logic both
+//! sides need to agree on (quorum arithmetic, health verdicts). No I/O, no async runtime: this
+//! crate compiles for the server and for wasm32 alike.
+
+pub mod error;
+pub mod health;
+pub mod quorum;
+
+pub use error::ErrorBody;
+pub use health::*;
+pub use quorum::Quorum;

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test of talos-dr: unit and integration tests against the Talos emulator and real
+# etcd, the snapshot inspector against etcdctl, a short fuzz run, and the browser tests in
+# headless Chromium. Installs what it needs first (scripts/setup.sh skips what is there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
+export CARGO_TERM_COLOR=never
+OUT="$PWD/test-output"
+rm -rf "$OUT"; mkdir -p "$OUT"
+
+step() { printf '\n== %s ==\n' "$*"; }
+
+step "tools"
+bash scripts/setup.sh
+
+step "fetch crates"
+cargo fetch --locked
+
+step "build the console's web UI (trunk, release)"
+trunk build --release
+
+step "build"
+cargo build --locked --workspace --exclude talos-dr-ui --bins --tests
+
+step "unit and integration tests"
+cargo test --locked --workspace --exclude talos-dr-ui 2>&1 | tee "$OUT/cargo-test.log"
+
+step "fuzz the snapshot reader briefly"
+bash snapshot/fuzz/run.sh "${FUZZ_SECONDS:-30}" 2>&1 | tail -n 20
+
+step "browser tests (headless Chromium)"
+bash scripts/browser-tests.sh
+
+step "all tests passed"

@@ -1,0 +1,338 @@
+//! Console settings, layered: defaults, then the config file, then environment and flags.
+//!
+//! Flags and their environment variables are declared once, with clap (`ServeArgs`), so every
+//! option works either way. The config file is YAML:
+//!
+//! ```yaml
+//! listen: 127.0.0.1:8080
+//! poll_interval: 2s
+//! call_timeout: 3s
+//! clusters:
+//!   - name: prod
+//!     talosconfig: /etc/talos-dr/prod.talosconfig
+//!     context: prod            # optional: the file's current context otherwise
+//!     nodes: [10.0.0.10, 10.0.0.11, 10.0.0.12]   # optional: the context's nodes, else endpoints
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The settings the console runs with, after every layer is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Time between the start of two health polls of a cluster.
+    pub poll_interval: Duration,
+    /// Upper bound for one Talos call; a node that does not answer in time counts as unreachable.
+    pub call_timeout: Duration,
+    pub clusters: Vec<ClusterConfig>,
+}
+
+/// One cluster to watch: which talosconfig and context reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub name: String,
+    pub talosconfig: PathBuf,
+    /// The talosconfig context; its current context when absent.
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The control-plane nodes to poll; the context's `nodes`, else its `endpoints`, when absent.
+    #[serde(default)]
+    pub nodes: Option<Vec<String>>,
+}
+
+impl FromStr for ClusterConfig {
+    type Err = ConfigError;
+
+    /// Parses the `--cluster NAME=TALOSCONFIG[#CONTEXT]` form.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ConfigError::ClusterFlag(s.to_string());
+        let (name, rest) = s.split_once('=').ok_or_else(bad)?;
+        let (path, context) = match rest.rsplit_once('#') {
+            Some((path, context)) => (path, Some(context)),
+            None => (rest, None),
+        };
+        if name.is_empty() || path.is_empty() || context.is_some_and(str::is_empty) {
+            return Err(bad());
+        }
+        Ok(Self {
+            name: name.to_string(),
+            talosconfig: PathBuf::from(path),
+            context: context.map(str::to_string),
+            nodes: None,
+        })
+    }
+}
+
+/// `talos-dr serve` options. Each flag can also come from the environment variable named here.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// YAML config file (listen address, intervals, clusters).
+    #[arg(long, env = "TALOS_DR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to serve the console on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TALOS_DR_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// A cluster to watch; repeat for several.
+    #[arg(long = "cluster", value_name = "NAME=TALOSCONFIG[#CONTEXT]")]
+    pub clusters: Vec<ClusterConfig>,
+    /// Time between health polls, e.g. `2s` or `500ms` [default: 2s].
+    #[arg(long, env = "TALOS_DR_POLL_INTERVAL", value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub poll_interval: Option<Duration>,
+    /// Timeout of one Talos call, e.g. `3s` [default: 3s].
+    #[arg(long, env = "TALOS_DR_CALL_TIMEOUT", value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub call_timeout: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: cannot read it: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: field \"{field}\": {message}")]
+    Field {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+    #[error("--cluster {0:?}: expected NAME=TALOSCONFIG or NAME=TALOSCONFIG#CONTEXT")]
+    ClusterFlag(String),
+    #[error("cluster {0:?} is configured twice")]
+    DuplicateCluster(String),
+    #[error("cluster {0:?}: its node list is empty")]
+    EmptyNodeList(String),
+    #[error(
+        "no cluster to watch: pass --cluster NAME=TALOSCONFIG[#CONTEXT] or list clusters in the config file"
+    )]
+    NoClusters,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    poll_interval: Option<String>,
+    call_timeout: Option<String>,
+    #[serde(default)]
+    clusters: Vec<ClusterConfig>,
+}
+
+impl Config {
+    /// Applies the layers: defaults, the config file (if any), then flags/environment.
+    pub fn load(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => Some((path.as_path(), read_file(path)?)),
+            None => None,
+        };
+        Self::from_layers(file, args)
+    }
+
+    fn from_layers(
+        file: Option<(&Path, ConfigFile)>,
+        args: &ServeArgs,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            clusters: Vec::new(),
+        };
+        if let Some((path, file)) = file {
+            let field_error = |field: &str, message: String| ConfigError::Field {
+                path: path.to_path_buf(),
+                field: field.to_string(),
+                message,
+            };
+            if let Some(listen) = &file.listen {
+                config.listen = listen.parse().map_err(|_| {
+                    field_error(
+                        "listen",
+                        format!("{listen:?} is not an address like {DEFAULT_LISTEN}"),
+                    )
+                })?;
+            }
+            if let Some(v) = &file.poll_interval {
+                config.poll_interval =
+                    parse_duration(v).map_err(|m| field_error("poll_interval", m))?;
+            }
+            if let Some(v) = &file.call_timeout {
+                config.call_timeout =
+                    parse_duration(v).map_err(|m| field_error("call_timeout", m))?;
+            }
+            config.clusters = file.clusters;
+        }
+        if let Some(listen) = args.listen {
+            config.listen = listen;
+        }
+        if let Some(v) = args.poll_interval {
+            config.poll_interval = v;
+        }
+        if let Some(v) = args.call_timeout {
+            config.call_timeout = v;
+        }
+        config.clusters.extend(args.clusters.iter().cloned());
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.clusters.is_empty() {
+            return Err(ConfigError::NoClusters);
+        }
+        for (i, c) in self.clusters.iter().enumerate() {
+            if self.clusters[..i].iter().any(|other| other.name == c.name) {
+                return Err(ConfigError::DuplicateCluster(c.name.clone()));
+            }
+            if c.nodes.as_ref().is_some_and(Vec::is_empty) {
+                return Err(ConfigError::EmptyNodeList(c.name.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if text.trim().is_empty() {
+        return Ok(ConfigFile::default());
+    }
+    serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Parses durations written like `2s`, `500ms`, `1m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let bad = || format!("{text:?} is not a duration like 2s, 500ms or 1m");
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let d = match unit.trim() {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        _ => return Err(bad()),
+    };
+    if d.is_zero() {
+        return Err(format!("{text:?} must be longer than zero"));
+    }
+    Ok(d)
+}
+
+fn parse_duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(yaml: &str) -> ConfigFile {
+        serde_yaml::from_str(yaml).expect("test yaml parses")
+    }
+
+    #[test]
+    fn cluster_flag_forms() {
+        let c: ClusterConfig = "prod=/etc/talos/config#admin".parse().expect("parses");
+        assert_eq!(c.name, "prod");
+        assert_eq!(c.talosconfig, PathBuf::from("/etc/talos/config"));
+        assert_eq!(c.context.as_deref(), Some("admin"));
+        let c: ClusterConfig = "lab=cfg".parse().expect("parses");
+        assert_eq!(c.context, None);
+        for bad in ["prod", "=x", "prod=", "prod=x#"] {
+            assert!(
+                bad.parse::<ClusterConfig>().is_err(),
+                "{bad} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        let args = ServeArgs {
+            clusters: vec!["a=x".parse().expect("parses")],
+            ..Default::default()
+        };
+        let c = Config::from_layers(None, &args).expect("loads");
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.poll_interval, Duration::from_secs(2));
+
+        let f = file(
+            "listen: 127.0.0.1:9000\npoll_interval: 500ms\nclusters:\n  - name: b\n    talosconfig: y\n    nodes: [10.0.0.1]\n",
+        );
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:9100".parse().expect("addr")),
+            clusters: vec!["a=x".parse().expect("parses")],
+            ..Default::default()
+        };
+        let c = Config::from_layers(Some((Path::new("f.yaml"), f)), &args).expect("loads");
+        assert_eq!(c.listen.port(), 9100);
+        assert_eq!(c.poll_interval, Duration::from_millis(500));
+        assert_eq!(c.clusters.len(), 2);
+        assert_eq!(
+            c.clusters[0].nodes.as_deref(),
+            Some(&["10.0.0.1".to_string()][..])
+        );
+    }
+
+    #[test]
+    fn bad_settings_name_the_field() {
+        let f = file("poll_interval: soon\nclusters: [{name: a, talosconfig: x}]\n");
+        let err = Config::from_layers(Some((Path::new("/etc/c.yaml"), f)), &ServeArgs::default())
+            .expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "config file /etc/c.yaml: field \"poll_interval\": \"soon\" is not a duration like 2s, 500ms or 1m"
+        );
+        assert!(matches!(
+            Config::from_layers(None, &ServeArgs::default()),
+            Err(ConfigError::NoClusters)
+        ));
+        let args = ServeArgs {
+            clusters: vec!["a=x".parse().expect("p"), "a=y".parse().expect("p")],
+            ..Default::default()
+        };
+        assert!(
+            matches!(Config::from_layers(None, &args), Err(ConfigError::DuplicateCluster(n)) if n == "a")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, "listn: 1.2.3.4:5\n").expect("write");
+        let err = read_file(&path).expect_err("refused");
+        assert!(err.to_string().contains("unknown field `listn`"), "{err}");
+        let missing = read_file(&dir.path().join("nope.yaml")).expect_err("refused");
+        assert!(missing.to_string().starts_with("config file "), "{missing}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("2").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! Turning the configuration into watched clusters: talosconfigs read and checked, Talos clients
+//! set up, one health poller per cluster.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::health::{PollSettings, spawn_poller};
+use crate::state::{AppState, WatchedCluster};
+use crate::talos::{TalosApi, TalosClient, TalosClientError, TalosconfigError, talosconfig};
+
+/// Why the console refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Talosconfig(#[from] TalosconfigError),
+    #[error(transparent)]
+    Client(#[from] TalosClientError),
+    #[error("cluster {cluster:?}: node {node:?}: {problem}")]
+    BadNode {
+        cluster: String,
+        node: String,
+        problem: String,
+    },
+}
+
+/// Reads every cluster's talosconfig and starts its poller. Every talosconfig is checked before
+/// any poller starts, so one bad file stops the start with nothing left running.
+/// Needs a running tokio runtime.
+pub fn watch_clusters(config: &Config) -> Result<AppState, StartupError> {
+    let mut ready: Vec<(PollSettings, Arc<dyn TalosApi>)> = Vec::new();
+    for cluster in &config.clusters {
+        let ctx = talosconfig::load(&cluster.talosconfig, cluster.context.as_deref())?;
+        let nodes = cluster.nodes.clone().unwrap_or_else(|| ctx.default_nodes());
+        for node in &nodes {
+            talos_api::with_node((), node).map_err(|e| StartupError::BadNode {
+                cluster: cluster.name.clone(),
+                node: node.clone(),
+                problem: e.to_string(),
+            })?;
+        }
+        let client = TalosClient::new(&ctx, config.call_timeout)?;
+        tracing::info!(cluster = %cluster.name, talosconfig = %ctx.source.display(), context = %ctx.context, nodes = ?nodes, "watching cluster");
+        let settings = PollSettings {
+            cluster: cluster.name.clone(),
+            nodes,
+            interval: config.poll_interval,
+            call_timeout: config.call_timeout,
+        };
+        ready.push((settings, Arc::new(client)));
+    }
+    Ok(AppState::new(
+        ready
+            .into_iter()
+            .map(|(settings, talos)| watch_cluster(settings, talos))
+            .collect(),
+    ))
+}
+
+/// Starts polling one cluster through any `TalosApi` (the real client, or a fake in tests).
+/// Needs a running tokio runtime.
+pub fn watch_cluster(settings: PollSettings, talos: Arc<dyn TalosApi>) -> WatchedCluster {
+    let health = spawn_poller(settings.clone(), talos.clone());
+    WatchedCluster {
+        name: settings.cluster,
+        control_plane_nodes: settings.nodes,
+        health,
+        talos,
+    }
+}

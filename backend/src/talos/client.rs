@@ -1,0 +1,340 @@
+//! The real Talos client: mTLS from a talosconfig, one tonic channel per endpoint, `node`
+//! metadata on every call.
+//!
+//! A call for node N goes straight to N when N is one of the endpoints, so one dead node never
+//! hides the others; any other node is reached through the first endpoint that connects.
+
+use std::error::Error as _;
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use talos_api::cosi::resource::state_client::StateClient;
+use talos_api::cosi::resource::{GetOptions, GetRequest};
+use talos_api::machine::EtcdMemberListRequest;
+use talos_api::machine::machine_service_client::MachineServiceClient;
+use talos_api::{MAX_MESSAGE_SIZE, with_node};
+use talos_dr_shared::{EtcdAlarm, EtcdMember, EtcdMemberStatus, EtcdService, MachineType};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::{Code, Status};
+
+use super::{TalosApi, TalosContext, TalosEndpoint, TalosError, mapping};
+
+/// A channel could not be set up for an endpoint (the TLS material or the address is unusable).
+#[derive(Debug, thiserror::Error)]
+#[error("talosconfig {path}: context {context:?}: endpoint {endpoint}: {message}")]
+pub struct TalosClientError {
+    pub path: String,
+    pub context: String,
+    pub endpoint: String,
+    pub message: String,
+}
+
+/// Talos API access for one cluster (one talosconfig context).
+#[derive(Debug, Clone)]
+pub struct TalosClient {
+    endpoints: Vec<(TalosEndpoint, Channel)>,
+    call_timeout: Duration,
+}
+
+impl TalosClient {
+    /// Sets up the channels without connecting: connections are made on first use and
+    /// re-made after failures, so startup never waits for a node that is down.
+    pub fn new(ctx: &TalosContext, call_timeout: Duration) -> Result<Self, TalosClientError> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&ctx.ca_pem))
+            .identity(Identity::from_pem(&ctx.crt_pem, &ctx.key_pem));
+        let endpoints = ctx
+            .endpoints
+            .iter()
+            .map(|ep| {
+                let fail = |e: tonic::transport::Error| TalosClientError {
+                    path: ctx.source.display().to_string(),
+                    context: ctx.context.clone(),
+                    endpoint: ep.to_string(),
+                    message: e
+                        .source()
+                        .map_or_else(|| e.to_string(), |s| format!("{e}: {s}")),
+                };
+                let channel = Endpoint::from_shared(ep.uri())
+                    .map_err(fail)?
+                    .tls_config(tls.clone())
+                    .map_err(fail)?
+                    .connect_timeout(call_timeout / 2)
+                    .timeout(call_timeout)
+                    .connect_lazy();
+                Ok((ep.clone(), channel))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            endpoints,
+            call_timeout,
+        })
+    }
+
+    /// The channels to try for `node`, in order.
+    fn routes(&self, node: &str) -> Vec<(&TalosEndpoint, &Channel, bool)> {
+        if let Some((ep, ch)) = self.endpoints.iter().find(|(ep, _)| ep.host == node) {
+            return vec![(ep, ch, false)];
+        }
+        self.endpoints
+            .iter()
+            .map(|(ep, ch)| (ep, ch, true))
+            .collect()
+    }
+
+    async fn call<T, F, Fut>(
+        &self,
+        node: &str,
+        method: &'static str,
+        call: F,
+    ) -> Result<T, TalosError>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        // One deadline for all attempts: a dead first endpoint fails its connect at half the
+        // budget, which leaves the rest for the next one.
+        let deadline = tokio::time::Instant::now() + self.call_timeout;
+        let mut last = TalosError::Unreachable("no endpoint configured".into());
+        for (endpoint, channel, via_proxy) in self.routes(node) {
+            let status = match tokio::time::timeout_at(deadline, call(channel.clone())).await {
+                Ok(Ok(reply)) => return Ok(reply),
+                Ok(Err(status)) => status,
+                Err(_) => {
+                    tracing::debug!(node, method, %endpoint, "Talos call timed out");
+                    return Err(TalosError::Timeout);
+                }
+            };
+            tracing::debug!(
+                node, method, %endpoint, code = ?status.code(), message = status.message(),
+                "Talos call failed"
+            );
+            let error = classify(&status, method, via_proxy);
+            // Only a failure to reach the endpoint itself is worth trying the next one for.
+            if via_proxy && status.source().is_some() {
+                last = error;
+                continue;
+            }
+            return Err(error);
+        }
+        Err(last)
+    }
+
+    fn machine(&self, channel: Channel) -> MachineServiceClient<Channel> {
+        MachineServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_SIZE)
+    }
+
+    fn request<T>(&self, message: T, node: &str) -> Result<tonic::Request<T>, Status> {
+        let mut request =
+            with_node(message, node).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        request.set_timeout(self.call_timeout);
+        Ok(request)
+    }
+}
+
+#[async_trait]
+impl TalosApi for TalosClient {
+    async fn version(&self, node: &str) -> Result<String, TalosError> {
+        let reply = self
+            .call(node, "Version", |ch| async move {
+                self.machine(ch).version(self.request((), node)?).await
+            })
+            .await?;
+        mapping::version(reply.into_inner())
+    }
+
+    async fn machine_type(&self, node: &str) -> Result<MachineType, TalosError> {
+        let reply = self
+            .call(node, "MachineType", |ch| async move {
+                let get = GetRequest {
+                    namespace: "config".into(),
+                    r#type: "MachineTypes.config.talos.dev".into(),
+                    id: "machine-type".into(),
+                    options: Some(GetOptions {}),
+                };
+                StateClient::new(ch)
+                    .max_decoding_message_size(MAX_MESSAGE_SIZE)
+                    .get(self.request(get, node)?)
+                    .await
+            })
+            .await?;
+        mapping::machine_type(reply.into_inner())
+    }
+
+    async fn etcd_service(&self, node: &str) -> Result<Option<EtcdService>, TalosError> {
+        let reply = self
+            .call(node, "ServiceList", |ch| async move {
+                self.machine(ch).service_list(self.request((), node)?).await
+            })
+            .await?;
+        mapping::etcd_service(reply.into_inner())
+    }
+
+    async fn etcd_members(&self, node: &str) -> Result<Vec<EtcdMember>, TalosError> {
+        let reply = self
+            .call(node, "EtcdMemberList", |ch| async move {
+                let request = self.request(EtcdMemberListRequest { query_local: true }, node)?;
+                self.machine(ch).etcd_member_list(request).await
+            })
+            .await?;
+        mapping::etcd_members(reply.into_inner())
+    }
+
+    async fn etcd_status(&self, node: &str) -> Result<EtcdMemberStatus, TalosError> {
+        let reply = self
+            .call(node, "EtcdStatus", |ch| async move {
+                self.machine(ch).etcd_status(self.request((), node)?).await
+            })
+            .await?;
+        mapping::etcd_status(reply.into_inner())
+    }
+
+    async fn etcd_alarms(&self, node: &str) -> Result<Vec<EtcdAlarm>, TalosError> {
+        let reply = self
+            .call(node, "EtcdAlarmList", |ch| async move {
+                self.machine(ch)
+                    .etcd_alarm_list(self.request((), node)?)
+                    .await
+            })
+            .await?;
+        mapping::etcd_alarms(reply.into_inner())
+    }
+}
+
+/// Turns a gRPC status into words for the console. Raw status text stays in the debug log: it
+/// can hold internal addresses and Go error chains.
+pub(crate) fn classify(status: &Status, method: &str, via_proxy: bool) -> TalosError {
+    if status.source().is_some() {
+        // Made on this side: the endpoint was never reached or the connection broke.
+        return TalosError::Unreachable(local_failure(status));
+    }
+    let message = status.message().to_ascii_lowercase();
+    if via_proxy && status.code() == Code::Unavailable {
+        // apid answered, but could not forward the call to the node.
+        return TalosError::Unreachable(if message.contains("connection refused") {
+            "connection refused".into()
+        } else {
+            "unreachable through the endpoint".into()
+        });
+    }
+    let words = if message.contains("only available on control plane") {
+        "not a control-plane node"
+    } else if message.contains("machine type is not set") {
+        "machine type not set yet"
+    } else if message.contains("no leader") {
+        "etcd has no leader"
+    } else if message.contains("request timed out") {
+        "etcd request timed out"
+    } else if message.contains("connection refused") {
+        "etcd not running (connection refused)"
+    } else if message.contains("deadline exceeded") {
+        "deadline exceeded"
+    } else if status.code() == Code::Unavailable && method.starts_with("Etcd") {
+        // The node answered for itself, so what is unavailable behind it is its etcd.
+        "etcd not reachable"
+    } else {
+        match status.code() {
+            Code::PermissionDenied => "permission denied",
+            Code::Unauthenticated => "not authenticated",
+            Code::NotFound => "not found",
+            Code::Unimplemented => "not supported by this node",
+            Code::DeadlineExceeded => "deadline exceeded",
+            Code::Unavailable => "unavailable",
+            Code::FailedPrecondition => "not ready",
+            Code::ResourceExhausted => "overloaded",
+            Code::Cancelled => "cancelled",
+            Code::InvalidArgument => "invalid request",
+            _ => "failed on the node",
+        }
+    };
+    TalosError::Refused(words.into())
+}
+
+fn local_failure(status: &Status) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = status.source();
+    while let Some(err) = cause {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return "TLS handshake failed".into();
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return "TLS handshake failed".into();
+            }
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return "connection refused".into(),
+                std::io::ErrorKind::TimedOut => return "connection timed out".into(),
+                std::io::ErrorKind::ConnectionReset => return "connection reset".into(),
+                std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable => {
+                    return "host unreachable".into();
+                }
+                _ => {}
+            }
+        }
+        cause = err.source();
+    }
+    match status.code() {
+        Code::Cancelled | Code::DeadlineExceeded => "deadline exceeded".into(),
+        _ => "cannot connect".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_statuses_become_short_words() {
+        let refused = |code, msg: &str| classify(&Status::new(code, msg), "EtcdStatus", false);
+        assert_eq!(
+            refused(
+                Code::Unknown,
+                "failed to dial: dial tcp 127.0.0.1:2379: connect: connection refused"
+            ),
+            TalosError::Refused("etcd not running (connection refused)".into())
+        );
+        assert_eq!(
+            refused(
+                Code::Unimplemented,
+                "etcd members API is only available on control plane nodes"
+            ),
+            TalosError::Refused("not a control-plane node".into())
+        );
+        assert_eq!(
+            refused(Code::PermissionDenied, "not authorized"),
+            TalosError::Refused("permission denied".into())
+        );
+        assert_eq!(
+            refused(Code::Internal, "panic: runtime error at 0xdeadbeef"),
+            TalosError::Refused("failed on the node".into())
+        );
+        assert_eq!(
+            refused(Code::Unavailable, "etcd is not reachable: transport error"),
+            TalosError::Refused("etcd not reachable".into())
+        );
+        assert_eq!(
+            classify(
+                &Status::unavailable(
+                    "connection error: dial tcp 10.0.0.3:50000: connection refused"
+                ),
+                "Version",
+                true
+            ),
+            TalosError::Unreachable("connection refused".into())
+        );
+    }
+
+    #[test]
+    fn local_failures_are_unreachable() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let status = Status::from_error(Box::new(io));
+        assert_eq!(
+            classify(&status, "Version", false),
+            TalosError::Unreachable("connection refused".into())
+        );
+        assert!(!classify(&status, "Version", false).node_answered());
+    }
+}

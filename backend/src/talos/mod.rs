@@ -1,0 +1,55 @@
+//! Access to the Talos API. Protobuf types stop here: everything above this module works with
+//! `talos_dr_shared` types through the `TalosApi` trait, so tests can use a fake.
+
+pub mod client;
+mod mapping;
+pub mod talosconfig;
+
+use async_trait::async_trait;
+use talos_dr_shared::{EtcdAlarm, EtcdMember, EtcdMemberStatus, EtcdService, MachineType};
+
+pub use client::{TalosClient, TalosClientError};
+pub use talosconfig::{TalosContext, TalosEndpoint, TalosconfigError};
+
+/// The read calls the health poller makes against one node of a cluster. Every method targets
+/// the node named by `node` (an IP or host name, no port), as talosctl's `-n` does.
+#[async_trait]
+pub trait TalosApi: Send + Sync + 'static {
+    /// `Version`: the Talos version tag, e.g. `v1.11.2`.
+    async fn version(&self, node: &str) -> Result<String, TalosError>;
+    /// COSI `MachineTypes.config.talos.dev` `machine-type` in namespace `config`.
+    async fn machine_type(&self, node: &str) -> Result<MachineType, TalosError>;
+    /// The `etcd` entry of `ServiceList`; `None` when the node runs no etcd service.
+    async fn etcd_service(&self, node: &str) -> Result<Option<EtcdService>, TalosError>;
+    /// `EtcdMemberList` with `query_local`: the member list as this node's etcd sees it.
+    async fn etcd_members(&self, node: &str) -> Result<Vec<EtcdMember>, TalosError>;
+    /// `EtcdStatus` of the node's local member.
+    async fn etcd_status(&self, node: &str) -> Result<EtcdMemberStatus, TalosError>;
+    /// `EtcdAlarmList` through the node's local member.
+    async fn etcd_alarms(&self, node: &str) -> Result<Vec<EtcdAlarm>, TalosError>;
+}
+
+/// A failed Talos call. `Display` is worded for the console: short, and never the raw status
+/// text of the node (that is logged where the call is made).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TalosError {
+    /// The node's Talos API could not be reached (connection refused, TLS handshake failed...).
+    #[error("{0}")]
+    Unreachable(String),
+    /// The call did not finish within the per-call timeout.
+    #[error("deadline exceeded")]
+    Timeout,
+    /// The node answered, with an error.
+    #[error("{0}")]
+    Refused(String),
+    /// The node answered something this console cannot use.
+    #[error("unexpected reply: {0}")]
+    BadReply(String),
+}
+
+impl TalosError {
+    /// Whether the node's Talos API answered at all.
+    pub fn node_answered(&self) -> bool {
+        matches!(self, Self::Refused(_) | Self::BadReply(_))
+    }
+}

@@ -1,0 +1,198 @@
+//! Starting the real console on a loopback port, and typed calls against it.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use talos_dr::health::PollSettings;
+use talos_dr::talos::TalosApi;
+use talos_dr::{AppState, watch_cluster};
+use talos_dr_shared::{ClusterHealth, ErrorBody};
+use tokio::task::JoinHandle;
+
+use crate::fake::FakeTalos;
+
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+pub const CALL_TIMEOUT: Duration = Duration::from_millis(300);
+/// Upper bound for anything a test waits on.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    // Silent unless TEST_LOG is set, so failures are not buried in poll logs.
+    if std::env::var_os("TEST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter("debug,h2=info,hyper=info,tower=info")
+            .with_test_writer()
+            .init();
+    }
+});
+
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    server: JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub fn settings(cluster: &str, nodes: Vec<String>) -> PollSettings {
+    PollSettings {
+        cluster: cluster.into(),
+        nodes,
+        interval: POLL_INTERVAL,
+        call_timeout: CALL_TIMEOUT,
+    }
+}
+
+/// The console watching one cluster, `prod`, whose Talos API is `fake`.
+pub async fn spawn_app(fake: Arc<FakeTalos>) -> TestApp {
+    let nodes = fake.node_names();
+    spawn_app_with(AppState::new(vec![watch_cluster(
+        settings("prod", nodes),
+        fake as Arc<dyn TalosApi>,
+    )]))
+    .await
+}
+
+/// The console serving `state` on 127.0.0.1 and a free port.
+pub async fn spawn_app_with(state: AppState) -> TestApp {
+    LazyLock::force(&TRACING);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let address = format!("http://{}", listener.local_addr().expect("local addr"));
+    let server = tokio::spawn(async move {
+        talos_dr::run(listener, state)
+            .await
+            .expect("the console serves");
+    });
+    TestApp {
+        address,
+        http: reqwest::Client::new(),
+        server,
+    }
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// The JSON error body of a failed call, with its status.
+    pub async fn get_error(&self, path: &str) -> (u16, ErrorBody) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        (
+            status,
+            response
+                .json()
+                .await
+                .expect("error body is the error shape"),
+        )
+    }
+
+    /// Polls the health endpoint until `pred` holds.
+    pub async fn wait_for_health(
+        &self,
+        cluster: &str,
+        pred: impl Fn(&ClusterHealth) -> bool,
+    ) -> ClusterHealth {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let response = self.get(&format!("/api/clusters/{cluster}/health")).await;
+            if response.status() == 200 {
+                let body: serde_json::Value = response.json().await.expect("json");
+                let health: ClusterHealth =
+                    serde_json::from_value(body["health"].clone()).expect("ClusterHealth");
+                if pred(&health) {
+                    return health;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "health never reached the expected state"
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    pub async fn open_stream(&self, path: &str) -> SseStream {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        SseStream {
+            body: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+}
+
+/// A minimal server-sent events reader: enough to see event names and data lines.
+pub struct SseStream {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+pub struct SseEvent {
+    pub event: Option<String>,
+    pub data: String,
+}
+
+impl SseStream {
+    /// The next event that carries data (keep-alive comments are skipped).
+    pub async fn next_event(&mut self) -> SseEvent {
+        tokio::time::timeout(PATIENCE, async {
+            loop {
+                if let Some(end) = self.buffer.find("\n\n") {
+                    let frame: String = self.buffer.drain(..end + 2).collect();
+                    let mut event = SseEvent {
+                        event: None,
+                        data: String::new(),
+                    };
+                    for line in frame.lines() {
+                        if let Some(name) = line.strip_prefix("event:") {
+                            event.event = Some(name.trim().to_string());
+                        } else if let Some(data) = line.strip_prefix("data:") {
+                            event.data.push_str(data.strip_prefix(' ').unwrap_or(data));
+                        }
+                    }
+                    if !event.data.is_empty() {
+                        return event;
+                    }
+                    continue;
+                }
+                let chunk = self
+                    .body
+                    .next()
+                    .await
+                    .expect("stream still open")
+                    .expect("stream chunk");
+                self.buffer
+                    .push_str(std::str::from_utf8(&chunk).expect("utf8"));
+            }
+        })
+        .await
+        .expect("an event arrives in time")
+    }
+
+    pub async fn next_health(&mut self) -> ClusterHealth {
+        let event = self.next_event().await;
+        assert_eq!(event.event.as_deref(), Some("health"));
+        serde_json::from_str(&event.data).expect("data is a ClusterHealth")
+    }
+}

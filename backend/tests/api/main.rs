@@ -1,0 +1,13 @@
+//! The console's black-box tests: the real app on a loopback port, Talos faked behind
+//! `TalosApi`, or reached for real over mTLS through an in-process gRPC server.
+
+mod assets;
+mod emulated;
+mod errors;
+mod fake;
+mod health;
+mod helpers;
+mod pki;
+mod startup;
+mod talos_tls;
+mod tls_node;

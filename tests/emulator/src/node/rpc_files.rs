@@ -1,0 +1,241 @@
+//! Streaming RPCs: EtcdSnapshot, EtcdRecover, Copy, Read and Dmesg.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use talos_api::{common, machine};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::volumes::BOOT_ID_PATH;
+use super::{Node, RpcStream, lock};
+
+/// Talos' stream chunker size.
+const CHUNK: usize = 1024;
+
+fn data(bytes: Vec<u8>) -> common::Data {
+    common::Data {
+        metadata: None,
+        bytes,
+    }
+}
+
+fn chunked(bytes: Vec<u8>) -> RpcStream<common::Data> {
+    let chunks: Vec<Result<common::Data, Status>> =
+        bytes.chunks(CHUNK).map(|c| Ok(data(c.to_vec()))).collect();
+    Box::pin(futures::stream::iter(chunks))
+}
+
+impl Node {
+    /// The local member's Maintenance.Snapshot (bbolt image + sha256 trailer) in 1 KiB messages.
+    pub async fn etcd_snapshot(&self) -> Result<RpcStream<common::Data>, Status> {
+        self.require_control_plane("etcd snapshot")?;
+        let cut = lock(&self.inner.state).snapshot_cut.take();
+        let mut upstream = self.inner.local_etcd.snapshot().await.map_err(|e| {
+            Status::new(
+                e.code(),
+                format!("failed reading etcd snapshot: {}", e.message()),
+            )
+        })?;
+        let (tx, rx) = mpsc::channel::<Result<common::Data, Status>>(64);
+        tokio::spawn(async move {
+            let mut pending: Vec<u8> = Vec::with_capacity(CHUNK * 2);
+            let mut sent: u64 = 0;
+            let limit = cut.map(|c| c.after_bytes);
+            loop {
+                let blob = match upstream.message().await {
+                    Ok(Some(message)) => message.blob,
+                    Ok(None) => break,
+                    Err(status) => {
+                        // Talos' chunker just stops when the source fails; the size check catches it.
+                        tracing::warn!(error = %status.message(), "etcd snapshot stream failed");
+                        break;
+                    }
+                };
+                pending.extend_from_slice(&blob);
+                while pending.len() >= CHUNK
+                    || (limit.is_some_and(|l| sent + pending.len() as u64 >= l)
+                        && !pending.is_empty())
+                {
+                    let mut take = pending.len().min(CHUNK);
+                    if let Some(limit) = limit {
+                        let left = limit.saturating_sub(sent) as usize;
+                        if left < take {
+                            take = left;
+                        }
+                        if take == 0 {
+                            if cut.is_some_and(|c| c.with_error) {
+                                let _ = tx
+                                    .send(Err(Status::unavailable(
+                                        "etcd snapshot stream interrupted",
+                                    )))
+                                    .await;
+                            }
+                            return;
+                        }
+                    }
+                    let chunk: Vec<u8> = pending.drain(..take).collect();
+                    sent += chunk.len() as u64;
+                    if tx.send(Ok(data(chunk))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                let _ = tx.send(Ok(data(pending))).await;
+            }
+        });
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+
+    /// Stores the uploaded snapshot as /var/lib/etcd.snapshot for a later Bootstrap(recover).
+    pub async fn etcd_recover(
+        &self,
+        mut upload: RpcStream<common::Data>,
+    ) -> Result<machine::EtcdRecoverResponse, Status> {
+        let var_lib = self.inner.volumes.var_lib();
+        if !var_lib.is_dir() {
+            return Err(Status::failed_precondition(
+                "etcd service is not ready for recovery yet",
+            ));
+        }
+        self.require_control_plane("etcd recover")?;
+        let path = self.inner.volumes.etcd_snapshot();
+        let result = async {
+            let mut file = tokio::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o700)
+                .open(&path)
+                .await
+                .map_err(|e| Status::internal(format!("error creating snapshot file: {e}")))?;
+            while let Some(message) = upload.next().await {
+                let message = message?;
+                file.write_all(&message.bytes)
+                    .await
+                    .map_err(|e| Status::internal(format!("error writing snapshot: {e}")))?;
+            }
+            file.sync_all()
+                .await
+                .map_err(|e| Status::internal(format!("error syncing snapshot: {e}")))
+        }
+        .await;
+        if let Err(status) = result {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(status);
+        }
+        Ok(machine::EtcdRecoverResponse {
+            messages: vec![machine::EtcdRecover { metadata: None }],
+        })
+    }
+
+    fn host_path_for(&self, talos_path: &str) -> Result<PathBuf, Status> {
+        if !talos_path.starts_with('/') {
+            return Err(Status::invalid_argument(format!(
+                "path is not absolute: {talos_path}"
+            )));
+        }
+        self.inner.volumes.resolve(talos_path).ok_or_else(|| {
+            Status::not_found(format!("lstat {talos_path}: no such file or directory"))
+        })
+    }
+
+    /// A `.tar.gz` of a file (one entry named by its base name) or of a folder's contents.
+    pub async fn copy(
+        &self,
+        request: machine::CopyRequest,
+    ) -> Result<RpcStream<common::Data>, Status> {
+        let talos_path = request.root_path;
+        let host = self.host_path_for(&talos_path)?;
+        if !host.exists() {
+            return Err(Status::not_found(format!(
+                "lstat {talos_path}: no such file or directory"
+            )));
+        }
+        let archive = tokio::task::spawn_blocking(move || tar_gz(&host))
+            .await
+            .map_err(|e| Status::internal(format!("archiver failed: {e}")))?
+            .map_err(|e| Status::internal(format!("archiver failed: {e}")))?;
+        Ok(chunked(archive))
+    }
+
+    /// Raw bytes of one regular file.
+    pub async fn read(
+        &self,
+        request: machine::ReadRequest,
+    ) -> Result<RpcStream<common::Data>, Status> {
+        if request.path == BOOT_ID_PATH {
+            return Ok(chunked(format!("{}\n", self.boot_id()).into_bytes()));
+        }
+        let host = self.host_path_for(&request.path)?;
+        let metadata = tokio::fs::metadata(&host).await.map_err(|_| {
+            Status::not_found(format!("stat {}: no such file or directory", request.path))
+        })?;
+        if !metadata.is_file() {
+            return Err(Status::invalid_argument("path must be a regular file"));
+        }
+        let bytes = tokio::fs::read(&host)
+            .await
+            .map_err(|e| Status::internal(format!("failed to read {}: {e}", request.path)))?;
+        Ok(chunked(bytes))
+    }
+
+    /// Kernel-log records, one per message; `tail` skips history, `follow` keeps the stream open.
+    pub async fn dmesg(
+        &self,
+        request: machine::DmesgRequest,
+    ) -> Result<RpcStream<common::Data>, Status> {
+        let (history, mut live) = self.inner.kmsg.open(request.tail);
+        let past = futures::stream::iter(
+            history
+                .into_iter()
+                .map(|r| Ok(data(r.format().into_bytes()))),
+        );
+        if !request.follow {
+            return Ok(Box::pin(past));
+        }
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                match live.recv().await {
+                    Ok(record) => {
+                        if tx
+                            .send(Ok(data(record.format().into_bytes())))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Box::pin(past.chain(ReceiverStream::new(rx))))
+    }
+}
+
+/// Talos' archiver with "skip root": a folder's own entry is left out.
+fn tar_gz(path: &Path) -> std::io::Result<Vec<u8>> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    builder.follow_symlinks(false);
+    if path.is_dir() {
+        builder.append_dir_all(".", path)?;
+    } else {
+        let name = path
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_default();
+        let mut file = std::fs::File::open(path)?;
+        builder.append_file(name, &mut file)?;
+    }
+    let mut encoder = builder.into_inner()?;
+    encoder.flush()?;
+    encoder.finish()
+}

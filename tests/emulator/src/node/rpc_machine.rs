@@ -1,0 +1,397 @@
+//! Machine-level RPCs: Version, ServiceList, Events, Bootstrap, Reset, Reboot,
+//! ApplyConfiguration and the read-only COSI State API.
+
+use talos_api::cosi::resource as cosi;
+use talos_api::machine;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Status;
+
+use super::etcd_service::EtcdStart;
+use super::machine_config::{self as mc, MachineConfig};
+use super::service::ServiceState;
+use super::volumes::{dir_is_empty, wipe_contents};
+use super::{EtcdVolume, Node, RpcStream, lock, new_boot_id};
+
+pub const TALOS_VERSION: &str = "v1.11.5";
+
+impl Node {
+    pub async fn version(&self) -> Result<machine::VersionResponse, Status> {
+        let configured = lock(&self.inner.state).active_config.is_some();
+        Ok(machine::VersionResponse {
+            messages: vec![machine::Version {
+                metadata: None,
+                version: Some(machine::VersionInfo {
+                    tag: TALOS_VERSION.to_string(),
+                    sha: "5c8e9a2d".to_string(),
+                    built: String::new(),
+                    go_version: "go1.24.9".to_string(),
+                    os: "linux".to_string(),
+                    arch: "amd64".to_string(),
+                }),
+                platform: Some(machine::PlatformInfo {
+                    name: "metal".to_string(),
+                    mode: "metal".to_string(),
+                }),
+                features: configured.then_some(machine::FeaturesInfo { rbac: true }),
+            }],
+        })
+    }
+
+    pub async fn service_list(&self) -> Result<machine::ServiceListResponse, Status> {
+        Ok(machine::ServiceListResponse {
+            messages: vec![machine::ServiceList {
+                metadata: None,
+                services: self.inner.services.list(),
+            }],
+        })
+    }
+
+    pub async fn events(
+        &self,
+        request: machine::EventsRequest,
+    ) -> Result<RpcStream<machine::Event>, Status> {
+        let (history, mut live) = self
+            .inner
+            .services
+            .open_events(request.tail_events, &request.tail_id);
+        let actor = request.with_actor_id;
+        let keep = move |event: &machine::Event| actor.is_empty() || event.actor_id == actor;
+        let keep_live = keep.clone();
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            for event in history.into_iter().filter(|e| keep(e)) {
+                if tx.send(Ok(event)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                match live.recv().await {
+                    Ok(event) if keep_live(&event) => {
+                        if tx.send(Ok(event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+
+    /// Talos' Bootstrap checks, in Talos' order, then a new etcd service instance; returns at once.
+    pub async fn bootstrap(
+        &self,
+        request: machine::BootstrapRequest,
+    ) -> Result<machine::BootstrapResponse, Status> {
+        if self.inner.services.state("cri") != Some(ServiceState::Running) {
+            return Err(Status::failed_precondition(
+                "bootstrap is not available yet",
+            ));
+        }
+        self.require_control_plane("bootstrap")?;
+        let has_etcd_ca = lock(&self.inner.state)
+            .active_config
+            .as_ref()
+            .is_some_and(|c| c.has_etcd_ca);
+        if !has_etcd_ca {
+            return Err(Status::invalid_argument(
+                "etcd is not configured, bootstrap is not possible",
+            ));
+        }
+        if !dir_is_empty(&self.inner.volumes.etcd_data()) {
+            return Err(Status::already_exists("etcd data directory is not empty"));
+        }
+        self.stop_etcd_service(ServiceState::Finished, "Bootstrap requested")
+            .await;
+        if !dir_is_empty(&self.inner.volumes.etcd_data()) {
+            return Err(Status::unknown("etcd data directory is not empty"));
+        }
+        self.inner.kmsg.talos(if request.recover_etcd {
+            "bootstrapping etcd from a snapshot"
+        } else {
+            "bootstrapping etcd"
+        });
+        self.spawn_etcd_service(EtcdStart::Bootstrap {
+            recover: request.recover_etcd,
+            skip_hash_check: request.recover_skip_hash_check,
+        });
+        Ok(machine::BootstrapResponse {
+            messages: vec![machine::Bootstrap { metadata: None }],
+        })
+    }
+
+    /// Validates like Talos, then stops services, wipes and reboots (or powers off) in the background.
+    pub async fn reset(
+        &self,
+        request: machine::ResetRequest,
+    ) -> Result<machine::ResetResponse, Status> {
+        use machine::reset_request::WipeMode;
+        let mode = WipeMode::try_from(request.mode)
+            .map_err(|_| Status::invalid_argument(format!("unknown wipe mode {}", request.mode)))?;
+        if !request.user_disks_to_wipe.is_empty() && mode == WipeMode::SystemDisk {
+            return Err(Status::invalid_argument(
+                "user disks to wipe can't be specified with wipe mode system disk",
+            ));
+        }
+        if !request.system_partitions_to_wipe.is_empty() && mode == WipeMode::UserDisks {
+            return Err(Status::invalid_argument(
+                "system partitions to wipe can't be specified with wipe mode user disks",
+            ));
+        }
+        if let Some(disk) = request.user_disks_to_wipe.first() {
+            return Err(Status::invalid_argument(format!(
+                "user disk {disk} does not exist"
+            )));
+        }
+        let labels: Vec<&str> = request
+            .system_partitions_to_wipe
+            .iter()
+            .filter(|p| p.wipe)
+            .map(|p| p.label.as_str())
+            .collect();
+        for spec in &request.system_partitions_to_wipe {
+            if !self.inner.volumes.has_label(&spec.label) {
+                return Err(Status::unknown(format!(
+                    "failed to get volume status with label {:?}: resource VolumeStatuses.block.talos.dev(runtime/{}@undefined) doesn't exist",
+                    spec.label, spec.label
+                )));
+            }
+            // A directory-backed ETCD volume can only go together with the volume it lives on.
+            if spec.label == "ETCD"
+                && self.inner.volumes.etcd_volume == EtcdVolume::Directory
+                && !labels.contains(&"EPHEMERAL")
+            {
+                return Err(Status::unknown("volume \"ETCD\" is not located"));
+            }
+        }
+        let whole_disk =
+            request.system_partitions_to_wipe.is_empty() && mode != WipeMode::UserDisks;
+        let wipe_ephemeral = whole_disk || labels.contains(&"EPHEMERAL");
+        let wipe_etcd = whole_disk || labels.contains(&"ETCD");
+        let wipe_state = whole_disk || labels.contains(&"STATE");
+        let actor_id = new_boot_id();
+        let node = self.clone();
+        let actor = actor_id.clone();
+        let reboot = request.reboot;
+        tokio::spawn(async move {
+            let _guard = node.inner.lifecycle.lock().await;
+            node.inner.services.publish_sequence("reset", true, &actor);
+            node.inner.kmsg.talos("reset sequence started");
+            node.stop_services().await;
+            let volumes = &node.inner.volumes;
+            let mut targets = Vec::new();
+            if wipe_ephemeral {
+                targets.push(volumes.ephemeral());
+            }
+            if wipe_etcd && volumes.etcd_volume == EtcdVolume::Partition {
+                targets.push(volumes.etcd_data());
+            }
+            if wipe_state {
+                targets.push(volumes.state());
+            }
+            for target in targets {
+                if let Err(error) = wipe_contents(&target) {
+                    tracing::error!(node = %node.inner.hostname, path = %target.display(), %error, "wipe failed");
+                }
+            }
+            node.inner.services.publish_sequence("reset", false, &actor);
+            if reboot {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                node.boot(EtcdStart::Boot);
+            } else {
+                lock(&node.inner.state).powered_on = false;
+            }
+        });
+        Ok(machine::ResetResponse {
+            messages: vec![machine::Reset {
+                metadata: None,
+                actor_id,
+            }],
+        })
+    }
+
+    /// Stops services and boots again with a new boot id, picking up a staged config.
+    pub async fn reboot(
+        &self,
+        _request: machine::RebootRequest,
+    ) -> Result<machine::RebootResponse, Status> {
+        let actor_id = new_boot_id();
+        let node = self.clone();
+        let actor = actor_id.clone();
+        tokio::spawn(async move {
+            let _guard = node.inner.lifecycle.lock().await;
+            node.inner.services.publish_sequence("reboot", true, &actor);
+            node.inner.kmsg.talos("reboot sequence started");
+            node.stop_services().await;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            node.inner
+                .services
+                .publish_sequence("reboot", false, &actor);
+            node.boot(EtcdStart::Boot);
+        });
+        Ok(machine::RebootResponse {
+            messages: vec![machine::Reboot {
+                metadata: None,
+                actor_id,
+            }],
+        })
+    }
+
+    pub async fn apply_configuration(
+        &self,
+        request: machine::ApplyConfigurationRequest,
+    ) -> Result<machine::ApplyConfigurationResponse, Status> {
+        use machine::apply_configuration_request::Mode;
+        let mode = Mode::try_from(request.mode).map_err(|_| {
+            Status::invalid_argument(format!("unknown apply mode {}", request.mode))
+        })?;
+        let config = MachineConfig::parse(&request.data)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let maintenance = lock(&self.inner.state).active_config.is_none();
+        if maintenance && !request.dry_run && mode != Mode::Staged && mode != Mode::Try {
+            // In maintenance mode the first config is stored and the node boots with it.
+            let path = self.inner.volumes.config_file();
+            tokio::fs::write(&path, &request.data)
+                .await
+                .map_err(|e| Status::internal(format!("failed to store config: {e}")))?;
+            self.inner
+                .kmsg
+                .talos("machine configuration received in maintenance mode, rebooting");
+            self.reboot(machine::RebootRequest { mode: 0 }).await?;
+            return Ok(reply(
+                Mode::Reboot,
+                "Applied configuration with a reboot".to_string(),
+            ));
+        }
+        let details = match mode {
+            Mode::Staged => "Staged configuration to be applied after the next reboot",
+            Mode::Reboot => {
+                return Err(Status::unimplemented(
+                    "apply configuration in REBOOT mode is not supported, use AUTO or STAGED",
+                ));
+            }
+            Mode::Try => {
+                return Err(Status::unimplemented(
+                    "apply configuration in TRY mode is not supported by this node",
+                ));
+            }
+            Mode::Auto | Mode::NoReboot => {
+                let active = lock(&self.inner.state)
+                    .active_config
+                    .as_ref()
+                    .map(|c| c.machine_type);
+                if active != Some(config.machine_type) {
+                    return Err(Status::invalid_argument(
+                        "the machine type can't be changed without a reboot: apply it with mode STAGED",
+                    ));
+                }
+                "Applied configuration without a reboot"
+            }
+        };
+        if request.dry_run {
+            return Ok(reply(mode, "Dry run: no changes were applied".to_string()));
+        }
+        let path = self.inner.volumes.config_file();
+        tokio::fs::write(&path, &request.data)
+            .await
+            .map_err(|e| Status::internal(format!("failed to store config: {e}")))?;
+        {
+            let mut state = lock(&self.inner.state);
+            state.config_version += 1;
+            if mode != Mode::Staged {
+                state.active_config = Some(config);
+            }
+        }
+        self.inner.kmsg.talos(format!(
+            "applied configuration in mode {}",
+            mode.as_str_name()
+        ));
+        Ok(reply(mode, details.to_string()))
+    }
+
+    pub async fn cosi_get(&self, request: cosi::GetRequest) -> Result<cosi::GetResponse, Status> {
+        let resources = self.resources(&request.namespace, &request.r#type)?;
+        resources
+            .into_iter()
+            .find(|r| r.metadata.as_ref().is_some_and(|m| m.id == request.id))
+            .map(|resource| cosi::GetResponse {
+                resource: Some(resource),
+            })
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "resource {}({}/{}@undefined) doesn't exist",
+                    request.r#type, request.namespace, request.id
+                ))
+            })
+    }
+
+    pub async fn cosi_list(
+        &self,
+        request: cosi::ListRequest,
+    ) -> Result<RpcStream<cosi::ListResponse>, Status> {
+        let resources = self.resources(&request.namespace, &request.r#type)?;
+        let items: Vec<Result<cosi::ListResponse, Status>> = resources
+            .into_iter()
+            .map(|r| Ok(cosi::ListResponse { resource: Some(r) }))
+            .collect();
+        Ok(Box::pin(futures::stream::iter(items)))
+    }
+
+    fn resources(
+        &self,
+        namespace: &str,
+        resource_type: &str,
+    ) -> Result<Vec<cosi::Resource>, Status> {
+        let (active, version) = {
+            let state = lock(&self.inner.state);
+            (state.active_config.clone(), state.config_version)
+        };
+        match resource_type {
+            mc::MACHINE_TYPE_TYPE if namespace == mc::CONFIG_NAMESPACE => {
+                Ok(vec![mc::machine_type_resource(
+                    active.as_ref().map(|c| c.machine_type),
+                    version,
+                )])
+            }
+            mc::MACHINE_CONFIG_TYPE if namespace == mc::CONFIG_NAMESPACE => {
+                let mut items = Vec::new();
+                if let Some(active) = &active {
+                    items.push(mc::machine_config_resource(
+                        "v1alpha1",
+                        &active.raw,
+                        version,
+                    ));
+                }
+                if let Ok(stored) = std::fs::read(self.inner.volumes.config_file()) {
+                    items.push(mc::machine_config_resource("persistent", &stored, version));
+                }
+                Ok(items)
+            }
+            mc::RESOURCE_DEFINITION_TYPE if namespace == mc::META_NAMESPACE => {
+                Ok(mc::resource_definitions())
+            }
+            mc::MACHINE_TYPE_TYPE | mc::MACHINE_CONFIG_TYPE | mc::RESOURCE_DEFINITION_TYPE => {
+                Ok(Vec::new())
+            }
+            other => Err(Status::permission_denied(format!(
+                "resource type {other:?} is not supported"
+            ))),
+        }
+    }
+}
+
+fn reply(
+    mode: machine::apply_configuration_request::Mode,
+    details: String,
+) -> machine::ApplyConfigurationResponse {
+    machine::ApplyConfigurationResponse {
+        messages: vec![machine::ApplyConfiguration {
+            metadata: None,
+            warnings: Vec::new(),
+            mode: mode as i32,
+            mode_details: details,
+        }],
+    }
+}

@@ -1,0 +1,153 @@
+// A stand-in for the talos-dr console's API, for developing and testing the web UI without a
+// cluster: serves the built UI from dist/ and the three health routes, with health taken from
+// fixtures (produced by the shared crate's own verdict logic) that a test can switch at will.
+//
+//   node tests/browser/mock-server.mjs [port]   # then open http://127.0.0.1:PORT
+//   curl -X POST http://127.0.0.1:PORT/__mock/health/one_etcd_down   # switch scenario
+//   curl -X POST http://127.0.0.1:PORT/__mock/drop-streams           # cut live connections
+
+import { createServer } from "node:http";
+import { readFile, stat } from "node:fs/promises";
+import { extname, join, normalize, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = fileURLToPath(new URL(".", import.meta.url));
+export const DEFAULT_DIST = resolve(here, "../../dist");
+export const FIXTURES = JSON.parse(await readFile(join(here, "fixtures/health.json"), "utf8"));
+
+const TYPES = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript",
+  ".wasm": "application/wasm",
+  ".css": "text/css",
+  ".json": "application/json",
+  ".svg": "image/svg+xml",
+  ".ico": "image/x-icon",
+};
+
+function sendJson(res, status, body) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+function errorBody(code, message) {
+  return { error: { code, message } };
+}
+
+/**
+ * Starts the mock on 127.0.0.1 (port 0 = any free port, so tests can run in parallel).
+ * `polled: false` starts it like a console whose first poll has not finished; the first
+ * `setScenario` then publishes.
+ * @returns {Promise<{url: string, setScenario: (name: string) => void, dropStreams: () => void,
+ *   refuseStreams: (on: boolean) => void, openStreams: () => number, close: () => Promise<void>}>}
+ */
+export async function startMockServer({ distDir = DEFAULT_DIST, port = 0, cluster = "emulated", scenario = "healthy", polled = true } = {}) {
+  await stat(join(distDir, "index.html")).catch(() => {
+    throw new Error(`${join(distDir, "index.html")} is missing: build the UI first (trunk build --release)`);
+  });
+  let current = scenario;
+  let refusing = false;
+  // Like the console before its first poll: no health yet, streams open but silent.
+  let pending = !polled;
+  const streams = new Set();
+
+  const health = () => {
+    const h = structuredClone(FIXTURES[current]);
+    if (!h) throw new Error(`unknown scenario ${current}; have ${Object.keys(FIXTURES).join(", ")}`);
+    h.cluster = cluster;
+    h.observed_at_ms = Date.now();
+    return h;
+  };
+  const push = (res) => res.write(`event: health\ndata: ${JSON.stringify(health())}\n\n`);
+
+  const setScenario = (name) => {
+    if (!FIXTURES[name]) throw new Error(`unknown scenario ${name}`);
+    current = name;
+    pending = false;
+    for (const res of streams) push(res);
+  };
+  const dropStreams = () => {
+    for (const res of streams) res.destroy();
+    streams.clear();
+  };
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, "http://mock");
+    const path = url.pathname;
+    try {
+      if (req.method === "POST" && path.startsWith("/__mock/")) {
+        const [, , action, arg] = path.split("/");
+        if (action === "health") setScenario(decodeURIComponent(arg));
+        else if (action === "drop-streams") dropStreams();
+        else if (action === "refuse-streams") refusing = arg !== "off";
+        else return sendJson(res, 404, errorBody("not_found", `no mock action ${action}`));
+        return sendJson(res, 200, { scenario: current, refusing, streams: streams.size });
+      }
+      if (path === "/api/clusters") {
+        const nodes = FIXTURES[current].nodes.map((n) => n.node);
+        return sendJson(res, 200, { clusters: [{ name: cluster, control_plane_nodes: nodes }] });
+      }
+      const m = path.match(/^\/api\/clusters\/([^/]+)\/health(\/stream)?$/);
+      if (m) {
+        if (decodeURIComponent(m[1]) !== cluster) {
+          return sendJson(res, 404, errorBody("cluster_not_found", `no cluster named ${decodeURIComponent(m[1])}`));
+        }
+        if (!m[2]) {
+          if (pending) return sendJson(res, 503, errorBody("health_not_ready", `no health for ${cluster} yet: the first poll has not finished`));
+          return sendJson(res, 200, { health: health() });
+        }
+        if (refusing) return sendJson(res, 503, errorBody("unavailable", "the console is shutting down"));
+        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+        // A short retry keeps reconnect tests quick; the browser default is about 3 s.
+        res.write("retry: 500\n\n");
+        streams.add(res);
+        req.on("close", () => streams.delete(res));
+        if (!pending) push(res);
+        return;
+      }
+      if (path.startsWith("/api/")) return sendJson(res, 404, errorBody("not_found", `no API route ${path}`));
+      return serveStatic(distDir, path, res);
+    } catch (e) {
+      sendJson(res, 500, errorBody("mock_failed", String(e)));
+    }
+  });
+  await new Promise((ok) => server.listen(port, "127.0.0.1", ok));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return {
+    url,
+    setScenario,
+    dropStreams,
+    refuseStreams: (on) => { refusing = on; },
+    openStreams: () => streams.size,
+    close: () => {
+      dropStreams();
+      server.closeAllConnections();
+      return new Promise((ok) => server.close(() => ok()));
+    },
+  };
+}
+
+async function serveStatic(distDir, path, res) {
+  const root = resolve(distDir);
+  let file = normalize(join(root, decodeURIComponent(path)));
+  if (!file.startsWith(root + sep) || path === "/" || !extname(file)) {
+    // The app's own routes (/clusters/x) all load index.html, like the real console does.
+    file = join(root, "index.html");
+  }
+  try {
+    const body = await readFile(file);
+    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
+    res.end(body);
+  } catch {
+    sendJson(res, 404, errorBody("not_found", `no file ${path}`));
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const port = Number(process.argv[2] ?? 8481);
+  const mock = await startMockServer({ port });
+  console.log(`mock console on ${mock.url} (scenarios: ${Object.keys(FIXTURES).join(", ")})`);
+  const stop = async () => { await mock.close(); process.exit(0); };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}

@@ -26,6 +26,9 @@ cargo build --locked --workspace --exclude talos-dr-ui --bins --tests
 step "unit and integration tests"
 cargo test --locked --workspace --exclude talos-dr-ui 2>&1 | tee "$OUT/cargo-test.log"
 
+step "web UI logic tests (host)"
+cargo test --locked -p talos-dr-ui --lib 2>&1 | tee "$OUT/ui-test.log"
+
 step "fuzz the snapshot reader briefly"
 bash snapshot/fuzz/run.sh "${FUZZ_SECONDS:-30}" 2>&1 | tail -n 20
 

@@ -441,10 +441,14 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
             if quorum.margin() == 1 { "" } else { "s" }
         ),
         VerdictLevel::Degraded => format!(
-            "degraded: {}/{} members healthy, quorum holds with {} to spare",
+            "degraded: {}/{} members healthy, quorum holds; {}",
             healthy,
             quorum.voters,
-            quorum.margin()
+            match quorum.margin() {
+                0 => "one more failure loses it".to_string(),
+                1 => "it survives one more failure".to_string(),
+                n => format!("it survives {n} more failures"),
+            }
         ),
         VerdictLevel::QuorumLost => format!(
             "quorum lost: {}/{} members healthy, {} needed; etcd accepts no writes",

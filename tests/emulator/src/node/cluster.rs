@@ -155,7 +155,7 @@ const KINDS: [(&str, &str, usize); 6] = [
 ];
 
 /// Writes `total` Kubernetes-like keys; lease objects are attached to a few real etcd leases.
-pub async fn seed(client: &EtcdClient, total: usize) -> Result<(), NodeError> {
+pub(crate) async fn seed(client: &EtcdClient, total: usize) -> Result<(), NodeError> {
     let etcd = |e: tonic::Status| NodeError::Etcd(format!("seeding failed: {}", e.message()));
     let mut leases = Vec::new();
     for _ in 0..3 {

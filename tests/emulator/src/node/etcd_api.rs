@@ -27,7 +27,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Clone)]
 pub struct EtcdClient {
     channel: Channel,
-    pub url: String,
 }
 
 impl EtcdClient {
@@ -38,7 +37,6 @@ impl EtcdClient {
             .connect_timeout(Duration::from_millis(500));
         Ok(Self {
             channel: endpoint.connect_lazy(),
-            url: url.to_string(),
         })
     }
 
@@ -80,32 +78,6 @@ impl EtcdClient {
         within(timeout, self.kv().range(Self::timed(request, timeout)))
             .await
             .map(|_| ())
-    }
-
-    pub async fn range_prefix(&self, prefix: &str) -> Result<pb::RangeResponse, Status> {
-        let request = pb::RangeRequest {
-            key: prefix.as_bytes().to_vec(),
-            range_end: prefix_end(prefix.as_bytes()),
-            ..Default::default()
-        };
-        within(
-            CALL_TIMEOUT,
-            self.kv().range(Self::timed(request, CALL_TIMEOUT)),
-        )
-        .await
-    }
-
-    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Status> {
-        let request = pb::RangeRequest {
-            key: key.as_bytes().to_vec(),
-            ..Default::default()
-        };
-        let response = within(
-            CALL_TIMEOUT,
-            self.kv().range(Self::timed(request, CALL_TIMEOUT)),
-        )
-        .await?;
-        Ok(response.kvs.into_iter().next().map(|kv| kv.value))
     }
 
     pub async fn put(&self, key: &str, value: &[u8], lease: i64) -> Result<(), Status> {
@@ -246,16 +218,4 @@ async fn within<T>(
         Ok(Err(status)) => Err(status),
         Err(_) => Err(Status::deadline_exceeded("context deadline exceeded")),
     }
-}
-
-/// etcd's `clientv3.GetPrefixRangeEnd`.
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
 }

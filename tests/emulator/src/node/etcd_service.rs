@@ -233,9 +233,10 @@ async fn run_process(
             }
             Outcome::Exited(status) => {
                 node.set_etcd_pid(None);
-                // Restarts use the data the first start wrote; a start that died before writing
-                // anything must be retried with the same cluster flags.
-                if !dir_is_empty(&node.volumes.etcd_data()) {
+                // Restarts use the data the first start wrote. A start that died before writing
+                // its WAL (e.g. it could not reach its peers) must be retried with the same
+                // cluster flags: etcd creates `member/snap` before it fails, so only the WAL counts.
+                if !dir_is_empty(&node.volumes.etcd_data().join("member/wal")) {
                     prepared.flags = ClusterFlags::FromDataDir;
                 }
                 let text = match status {
@@ -265,7 +266,15 @@ async fn health_checks(node: &NodeInner) {
                 HEALTH_INTERVAL
             }
             Err(status) => {
-                node.services.set_health(ETCD, false, status.message());
+                // Talos reports Go's context error for a check that ran out of time.
+                let message = if status.code() == tonic::Code::DeadlineExceeded
+                    || status.message().contains("Timeout expired")
+                {
+                    "context deadline exceeded"
+                } else {
+                    status.message()
+                };
+                node.services.set_health(ETCD, false, message);
                 // Retry sooner while unhealthy so recovery shows up quickly.
                 HEALTH_INTERVAL / 4
             }

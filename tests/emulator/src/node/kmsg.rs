@@ -98,3 +98,23 @@ impl KernelLog {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_format_like_talos_dmesg() {
+        let log = KernelLog::new();
+        log.talos("etcd is waiting to join the cluster");
+        let (history, _) = log.open(false);
+        let line = history[0].format();
+        assert!(line.starts_with("user: warning: ["), "{line}");
+        assert!(
+            line.ends_with("]: [talos] etcd is waiting to join the cluster\n"),
+            "{line}"
+        );
+        let (tail, _) = log.open(true);
+        assert!(tail.is_empty());
+    }
+}

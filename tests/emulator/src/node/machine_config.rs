@@ -224,3 +224,54 @@ pub fn resource_definitions() -> Vec<cosi::Resource> {
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_configs_parse_back_with_their_type() {
+        for t in [
+            MachineType::Init,
+            MachineType::ControlPlane,
+            MachineType::Worker,
+        ] {
+            let text = generate(
+                t,
+                "cp-1",
+                Ipv4Addr::new(127, 0, 5, 1),
+                "c",
+                Ipv4Addr::new(127, 0, 5, 1),
+            );
+            let parsed = MachineConfig::parse(text.as_bytes()).expect("parses");
+            assert_eq!(parsed.machine_type, t);
+            assert_eq!(parsed.has_etcd_ca, t.is_control_plane());
+        }
+    }
+
+    #[test]
+    fn bad_configs_name_what_is_wrong() {
+        let unknown = MachineConfig::parse(b"version: v1alpha1\nmachine:\n  type: boss\n")
+            .expect_err("unknown type");
+        assert!(unknown.to_string().contains("machine.type"), "{unknown}");
+        let none =
+            MachineConfig::parse(b"apiVersion: v1alpha1\nkind: NetworkDefaultActionConfig\n")
+                .expect_err("no v1alpha1");
+        assert!(matches!(none, ConfigError::NoV1Alpha1));
+        assert!(MachineConfig::parse(b"version: [").is_err());
+    }
+
+    #[test]
+    fn machine_type_resource_carries_proto_and_yaml_spec() {
+        let resource = machine_type_resource(Some(MachineType::ControlPlane), 2);
+        let spec = resource.spec.expect("spec");
+        assert_eq!(spec.yaml_spec, "controlplane");
+        let decoded =
+            config_pb::MachineTypeSpec::decode(spec.proto_spec.as_slice()).expect("proto");
+        assert_eq!(
+            decoded.machine_type,
+            config_pb::MachineType::ControlPlane as i32
+        );
+        assert_eq!(resource.metadata.map(|m| m.version), Some("2".to_string()));
+    }
+}

@@ -2,16 +2,18 @@
 //! nodes) and the per-node answers to the Talos machine and COSI APIs.
 //!
 //! The RPC handlers live in `rpc_*` modules as further `impl Node` blocks; this module holds the
-//! node itself, its boot/stop lifecycle and the fault hooks.
+//! node itself and its boot/stop lifecycle; `fault_hooks` has the fault injection.
 
 mod clock;
 pub mod cluster;
 mod etcd_api;
 mod etcd_process;
 mod etcd_service;
+mod fault_hooks;
 mod kmsg;
 mod machine_config;
 mod recover;
+mod rpc_cosi;
 mod rpc_etcd;
 mod rpc_files;
 mod rpc_machine;
@@ -19,7 +21,6 @@ mod service;
 mod volumes;
 
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -335,61 +336,6 @@ impl Node {
         self.inner.kmsg.talos("all services stopped");
     }
 
-    /// SIGKILLs the etcd process; the service stays down until `start_etcd` or a reboot.
-    pub async fn kill_etcd(&self) {
-        let pid = {
-            let mut state = lock(&self.inner.state);
-            state.etcd_held_down = true;
-            state.etcd_pid
-        };
-        if let Some(pid) = pid {
-            etcd_process::signal(pid, libc::SIGKILL);
-        }
-        // Wait until the service saw the exit, so callers can rely on etcd being down.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while lock(&self.inner.state).etcd_pid.is_some() && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Lifts a `kill_etcd`; on a powered-on control-plane node without an etcd service, starts one.
-    pub async fn start_etcd(&self) {
-        let needs_service = {
-            let mut state = lock(&self.inner.state);
-            state.etcd_held_down = false;
-            state.powered_on
-                && state.etcd_task.is_none()
-                && state
-                    .active_config
-                    .as_ref()
-                    .is_some_and(|c| c.machine_type.is_control_plane())
-        };
-        self.inner.etcd_release.notify_one();
-        if needs_service {
-            self.inner.services.register(ETCD);
-            self.spawn_etcd_service(EtcdStart::Boot);
-        }
-    }
-
-    /// Flips bytes in both bbolt meta pages of `member/snap/db` so etcd refuses the file, then
-    /// lets the service restart into the failure.
-    pub async fn corrupt_etcd_data(&self) {
-        self.kill_etcd().await;
-        let db = self.inner.volumes.etcd_data().join("member/snap/db");
-        if let Err(error) = corrupt_bbolt_meta(&db) {
-            tracing::warn!(node = %self.inner.hostname, path = %db.display(), %error, "cannot corrupt etcd data");
-        }
-        self.start_etcd().await;
-    }
-
-    /// The next EtcdSnapshot ends after `after_bytes`, with an error status or silently.
-    pub fn cut_next_snapshot(&self, after_bytes: u64, with_error: bool) {
-        lock(&self.inner.state).snapshot_cut = Some(SnapshotCut {
-            after_bytes,
-            with_error,
-        });
-    }
-
     /// Powers the node off: etcd is stopped gracefully.
     pub async fn shutdown(&self) {
         let _guard = self.inner.lifecycle.lock().await;
@@ -412,22 +358,4 @@ fn new_boot_id() -> String {
                 nanos as u64 & 0xffff_ffff_ffff
             )
         })
-}
-
-fn corrupt_bbolt_meta(db: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(db)?;
-    // Page size is 4096 on every etcd db here; meta pages are pages 0 and 1, their fields start at 16.
-    for offset in [16u64, 4096 + 16] {
-        let mut bytes = [0u8; 32];
-        file.read_exact_at(&mut bytes, offset)?;
-        for b in &mut bytes {
-            *b ^= 0xa5;
-        }
-        file.write_all_at(&bytes, offset)?;
-    }
-    file.sync_all()
 }

@@ -8,6 +8,8 @@ use super::service::ServiceState;
 use super::volumes::wipe_contents;
 use super::{ETCD, Node};
 
+const LEAVE_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// etcd client errors reach Talos callers as they are; a member that is down looks like
 /// Talos' failed local connection.
 fn etcd_error(context: &str, status: Status) -> Status {
@@ -223,11 +225,23 @@ impl Node {
             .header
             .map(|h| h.member_id)
             .unwrap_or_default();
-        let client = self.cluster_client().await?;
-        client
-            .member_remove(own_id)
-            .await
-            .map_err(|e| etcd_error("failed to leave cluster", e))?;
+        // etcd refuses a removal that would break an active quorum while peers are still
+        // connecting ("unhealthy cluster"); Talos retries those (5 min there, shorter here).
+        let deadline = tokio::time::Instant::now() + LEAVE_RETRY_FOR;
+        loop {
+            let client = self.cluster_client().await?;
+            match client.member_remove(own_id).await {
+                Ok(_) => break,
+                Err(status)
+                    if (status.message().contains("unhealthy")
+                        || status.message().contains("stopped"))
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                Err(status) => return Err(etcd_error("failed to leave cluster", status)),
+            }
+        }
         self.stop_etcd_service(ServiceState::Finished, "Service finished successfully")
             .await;
         let data_dir = self.inner.volumes.etcd_data();

@@ -226,7 +226,7 @@ fn tar_gz(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(encoder);
     builder.follow_symlinks(false);
     if path.is_dir() {
-        builder.append_dir_all(".", path)?;
+        append_tree(&mut builder, path, Path::new(""))?;
     } else {
         let name = path
             .file_name()
@@ -238,4 +238,24 @@ fn tar_gz(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut encoder = builder.into_inner()?;
     encoder.flush()?;
     encoder.finish()
+}
+
+/// Entries relative to the copied folder, the folder itself left out.
+fn append_tree<W: Write>(
+    builder: &mut tar::Builder<W>,
+    dir: &Path,
+    relative: &Path,
+) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = relative.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            builder.append_dir(&name, entry.path())?;
+            append_tree(builder, &entry.path(), &name)?;
+        } else {
+            builder.append_path_with_name(entry.path(), &name)?;
+        }
+    }
+    Ok(())
 }

@@ -1,14 +1,13 @@
 //! Machine-level RPCs: Version, ServiceList, Events, Bootstrap, Reset, Reboot,
-//! ApplyConfiguration and the read-only COSI State API.
+//! ApplyConfiguration.
 
-use talos_api::cosi::resource as cosi;
 use talos_api::machine;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use super::etcd_service::EtcdStart;
-use super::machine_config::{self as mc, MachineConfig};
+use super::machine_config::MachineConfig;
 use super::service::ServiceState;
 use super::volumes::{dir_is_empty, wipe_contents};
 use super::{EtcdVolume, Node, RpcStream, lock, new_boot_id};
@@ -175,10 +174,26 @@ impl Node {
         let node = self.clone();
         let actor = actor_id.clone();
         let reboot = request.reboot;
+        let graceful = request.graceful;
         tokio::spawn(async move {
             let _guard = node.inner.lifecycle.lock().await;
             node.inner.services.publish_sequence("reset", true, &actor);
             node.inner.kmsg.talos("reset sequence started");
+            if graceful && node.machine_type().is_some_and(|t| t.is_control_plane()) {
+                // A graceful reset leaves etcd first, which needs a healthy cluster: without one
+                // the sequence fails and the node stays as it is (why recovery uses graceful=false).
+                if let Err(status) = node
+                    .etcd_leave_cluster(machine::EtcdLeaveClusterRequest {})
+                    .await
+                {
+                    node.inner.kmsg.talos(format!(
+                        "reset failed: failed to leave etcd cluster: {}",
+                        status.message()
+                    ));
+                    node.inner.services.publish_sequence("reset", false, &actor);
+                    return;
+                }
+            }
             node.stop_services().await;
             let volumes = &node.inner.volumes;
             let mut targets = Vec::new();
@@ -309,76 +324,6 @@ impl Node {
             mode.as_str_name()
         ));
         Ok(reply(mode, details.to_string()))
-    }
-
-    pub async fn cosi_get(&self, request: cosi::GetRequest) -> Result<cosi::GetResponse, Status> {
-        let resources = self.resources(&request.namespace, &request.r#type)?;
-        resources
-            .into_iter()
-            .find(|r| r.metadata.as_ref().is_some_and(|m| m.id == request.id))
-            .map(|resource| cosi::GetResponse {
-                resource: Some(resource),
-            })
-            .ok_or_else(|| {
-                Status::not_found(format!(
-                    "resource {}({}/{}@undefined) doesn't exist",
-                    request.r#type, request.namespace, request.id
-                ))
-            })
-    }
-
-    pub async fn cosi_list(
-        &self,
-        request: cosi::ListRequest,
-    ) -> Result<RpcStream<cosi::ListResponse>, Status> {
-        let resources = self.resources(&request.namespace, &request.r#type)?;
-        let items: Vec<Result<cosi::ListResponse, Status>> = resources
-            .into_iter()
-            .map(|r| Ok(cosi::ListResponse { resource: Some(r) }))
-            .collect();
-        Ok(Box::pin(futures::stream::iter(items)))
-    }
-
-    fn resources(
-        &self,
-        namespace: &str,
-        resource_type: &str,
-    ) -> Result<Vec<cosi::Resource>, Status> {
-        let (active, version) = {
-            let state = lock(&self.inner.state);
-            (state.active_config.clone(), state.config_version)
-        };
-        match resource_type {
-            mc::MACHINE_TYPE_TYPE if namespace == mc::CONFIG_NAMESPACE => {
-                Ok(vec![mc::machine_type_resource(
-                    active.as_ref().map(|c| c.machine_type),
-                    version,
-                )])
-            }
-            mc::MACHINE_CONFIG_TYPE if namespace == mc::CONFIG_NAMESPACE => {
-                let mut items = Vec::new();
-                if let Some(active) = &active {
-                    items.push(mc::machine_config_resource(
-                        "v1alpha1",
-                        &active.raw,
-                        version,
-                    ));
-                }
-                if let Ok(stored) = std::fs::read(self.inner.volumes.config_file()) {
-                    items.push(mc::machine_config_resource("persistent", &stored, version));
-                }
-                Ok(items)
-            }
-            mc::RESOURCE_DEFINITION_TYPE if namespace == mc::META_NAMESPACE => {
-                Ok(mc::resource_definitions())
-            }
-            mc::MACHINE_TYPE_TYPE | mc::MACHINE_CONFIG_TYPE | mc::RESOURCE_DEFINITION_TYPE => {
-                Ok(Vec::new())
-            }
-            other => Err(Status::permission_denied(format!(
-                "resource type {other:?} is not supported"
-            ))),
-        }
     }
 }
 

@@ -325,3 +325,94 @@ impl Services {
         (history, self.live.subscribe())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_64_events_oldest_first_and_logs_transitions() {
+        let kmsg = Arc::new(KernelLog::new());
+        let services = Services::new(kmsg.clone());
+        services.register("etcd");
+        for i in 0..70 {
+            services.set_state("etcd", ServiceState::Waiting, format!("event {i}"));
+        }
+        let info = services.list().remove(0);
+        let events = info.events.expect("events").events;
+        assert_eq!(events.len(), 64);
+        assert_eq!(events[0].msg, "event 6");
+        assert_eq!(events[63].msg, "event 69");
+        assert!(
+            kmsg.lines()
+                .iter()
+                .any(|l| l == "[talos] service[etcd](Waiting): event 69")
+        );
+    }
+
+    #[test]
+    fn health_is_unknown_until_checked_and_events_only_on_flips() {
+        let services = Services::new(Arc::new(KernelLog::new()));
+        services.register("etcd");
+        services.set_state(
+            "etcd",
+            ServiceState::Running,
+            "Started task etcd (PID 1) for container etcd",
+        );
+        assert!(
+            services.list()[0]
+                .health
+                .as_ref()
+                .is_some_and(|h| h.unknown)
+        );
+        services.set_health("etcd", true, "");
+        services.set_health("etcd", true, "");
+        services.set_health("etcd", false, "context deadline exceeded");
+        let info = services.list().remove(0);
+        let messages: Vec<String> = info
+            .events
+            .expect("events")
+            .events
+            .into_iter()
+            .map(|e| e.msg)
+            .collect();
+        assert_eq!(
+            messages[1..],
+            [
+                "Health check successful".to_string(),
+                "Health check failed: context deadline exceeded".to_string()
+            ]
+        );
+        assert!(!services.is_healthy("etcd"));
+        // Leaving Running drops the health status.
+        services.set_state("etcd", ServiceState::Waiting, "Error running");
+        assert!(
+            services.list()[0]
+                .health
+                .as_ref()
+                .is_some_and(|h| h.unknown)
+        );
+    }
+
+    #[test]
+    fn events_tail_and_follow() {
+        let services = Services::new(Arc::new(KernelLog::new()));
+        services.register("etcd");
+        services.set_state("etcd", ServiceState::Starting, "Starting service");
+        services.set_state("etcd", ServiceState::Preparing, "Running pre state");
+        let (all, _) = services.open_events(-1, "");
+        assert_eq!(all.len(), 2);
+        let (last, _) = services.open_events(1, "");
+        assert_eq!(last.len(), 1);
+        let (after, _) = services.open_events(0, &all[0].id);
+        assert_eq!(after.len(), 1);
+        let payload = machine::ServiceStateEvent::decode(
+            last[0].data.as_ref().expect("data").value.as_slice(),
+        )
+        .expect("decode");
+        assert_eq!(
+            payload.action,
+            machine::service_state_event::Action::Preparing as i32
+        );
+    }
+}

@@ -131,3 +131,53 @@ pub fn dir_is_empty(path: &Path) -> bool {
         Err(_) => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn talos_paths_map_onto_the_volume_layout() {
+        let dir = NodeVolumes::new(PathBuf::from("/n"), EtcdVolume::Directory);
+        assert_eq!(
+            dir.resolve("/var/lib/etcd/member/snap/db"),
+            Some(PathBuf::from("/n/EPHEMERAL/lib/etcd/member/snap/db"))
+        );
+        assert_eq!(
+            dir.resolve("/var/lib/etcd.snapshot"),
+            Some(PathBuf::from("/n/EPHEMERAL/lib/etcd.snapshot"))
+        );
+        assert_eq!(
+            dir.resolve("/system/state/config.yaml"),
+            Some(PathBuf::from("/n/STATE/config.yaml"))
+        );
+
+        let partition = NodeVolumes::new(PathBuf::from("/n"), EtcdVolume::Partition);
+        assert_eq!(
+            partition.resolve("/var/lib/etcd/member/snap/db"),
+            Some(PathBuf::from("/n/ETCD/member/snap/db"))
+        );
+        assert_eq!(
+            partition.resolve("/var/lib/etcd.snapshot"),
+            Some(PathBuf::from("/n/EPHEMERAL/lib/etcd.snapshot"))
+        );
+    }
+
+    #[test]
+    fn paths_outside_the_volumes_or_climbing_out_are_refused() {
+        let volumes = NodeVolumes::new(PathBuf::from("/n"), EtcdVolume::Directory);
+        assert_eq!(volumes.resolve("var/lib/etcd"), None);
+        assert_eq!(volumes.resolve("/var/../etc/shadow"), None);
+        assert_eq!(volumes.resolve("/etc/hostname"), None);
+    }
+
+    #[test]
+    fn etcd_log_paths_are_rewritten_to_talos_paths() {
+        let volumes = NodeVolumes::new(PathBuf::from("/n"), EtcdVolume::Directory);
+        let line = r#"{"msg":"restored snapshot","path":"/n/EPHEMERAL/lib/etcd.snapshot","data-dir":"/n/EPHEMERAL/lib/etcd"}"#;
+        assert_eq!(
+            volumes.to_talos_paths(line),
+            r#"{"msg":"restored snapshot","path":"/var/lib/etcd.snapshot","data-dir":"/var/lib/etcd"}"#
+        );
+    }
+}

@@ -132,10 +132,15 @@ async fn init_node_ignores_recover_until_converted_to_controlplane() {
     assert_eq!(config(node, "v1alpha1").await, active);
     assert_eq!(node.machine_type(), Some(MachineType::Init));
 
-    // Wipe etcd and reboot into the new type: now recovery works.
+    // The documented conversion: reboot into the staged config.
+    reboot_and_wait(node).await;
+    assert_eq!(node.machine_type(), Some(MachineType::ControlPlane));
+    assert_eq!(config(node, "v1alpha1").await, converted);
+    wait_healthy(node, Duration::from_secs(20)).await;
+
+    // Wipe etcd: now the node waits to join, and recovery works.
     node.reset(reset(&["EPHEMERAL"])).await.expect("reset");
     wait_state(node, "Preparing", Duration::from_secs(20)).await;
-    assert_eq!(node.machine_type(), Some(MachineType::ControlPlane));
     node.etcd_recover(upload(snapshot)).await.expect("upload");
     node.bootstrap(machine::BootstrapRequest {
         recover_etcd: true,
@@ -233,6 +238,24 @@ async fn etcd_partition_survives_an_ephemeral_wipe_and_workers_refuse_etcd_apis(
         unconfigured.message(),
         "machine type is not set, cannot use etcd members API"
     );
+    let unconfigured = worker
+        .etcd_recover(upload(vec![0; 10]))
+        .await
+        .expect_err("maintenance");
+    assert_eq!(unconfigured.code(), tonic::Code::Unimplemented);
+    // Before /var/lib exists (EPHEMERAL not mounted yet) the upload is refused first.
+    let var_lib = worker.host_path("/var/lib").expect("path");
+    std::fs::remove_dir_all(&var_lib).expect("unmount /var/lib");
+    let early = worker
+        .etcd_recover(upload(vec![0; 10]))
+        .await
+        .expect_err("too early");
+    assert_eq!(early.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(
+        early.message(),
+        "etcd service is not ready for recovery yet"
+    );
+    std::fs::create_dir_all(&var_lib).expect("mount /var/lib");
     let machine_type = worker
         .cosi_get(cosi::GetRequest {
             namespace: "config".to_string(),

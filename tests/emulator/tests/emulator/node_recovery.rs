@@ -194,3 +194,77 @@ async fn recovery_from_snapshot_brings_back_a_three_member_cluster() {
 
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_reset_leaves_etcd_and_needs_quorum() {
+    let cluster = TestCluster::start(
+        Ipv4Addr::new(127, 0, 5, 11),
+        3,
+        0,
+        false,
+        EtcdVolume::Directory,
+        0,
+    )
+    .await;
+    let nodes = &cluster.nodes;
+    let status = nodes[2].etcd_status().await.expect("status");
+    let old_id = status.messages[0]
+        .member_status
+        .as_ref()
+        .expect("member status")
+        .member_id;
+
+    let mut graceful = reset_ephemeral();
+    graceful.graceful = true;
+    let before = nodes[2].boot_id();
+    nodes[2]
+        .reset(graceful.clone())
+        .await
+        .expect("reset accepted");
+    wait_until(
+        "the reset node to boot again",
+        Duration::from_secs(20),
+        || async { nodes[2].boot_id() != before },
+    )
+    .await;
+    wait_healthy(&nodes[2], Duration::from_secs(40)).await;
+    wait_until(
+        "the node to be a voting member again",
+        Duration::from_secs(20),
+        || async {
+            let members = member_ids(&nodes[0]).await;
+            members.len() == 3
+                && members
+                    .iter()
+                    .all(|(id, _, learner)| !learner && *id != old_id)
+        },
+    )
+    .await;
+    let gone = nodes[0]
+        .etcd_remove_member_by_id(machine::EtcdRemoveMemberByIdRequest { member_id: old_id })
+        .await
+        .expect_err("the old member left");
+    assert_eq!(gone.code(), tonic::Code::NotFound);
+
+    // Without quorum a graceful reset cannot leave etcd: the sequence fails and nothing is wiped.
+    nodes[1].kill_etcd().await;
+    nodes[2].kill_etcd().await;
+    let before = nodes[0].boot_id();
+    nodes[0].reset(graceful).await.expect("reset accepted");
+    wait_until("the reset to fail", Duration::from_secs(20), || async {
+        nodes[0]
+            .kernel_log()
+            .iter()
+            .any(|l| l.starts_with("[talos] reset failed: failed to leave etcd cluster"))
+    })
+    .await;
+    assert_eq!(nodes[0].boot_id(), before);
+    assert!(
+        std::fs::read_dir(nodes[0].host_path("/var/lib/etcd").expect("path"))
+            .expect("data dir")
+            .next()
+            .is_some()
+    );
+
+    cluster.shutdown().await;
+}

@@ -109,18 +109,31 @@ async fn raw_db_copy_restores_only_with_skip_hash_check() {
     .await;
     let node = &cluster.nodes[0];
 
-    let raw = collect(
-        node.read(machine::ReadRequest {
-            path: "/var/lib/etcd/member/snap/db".to_string(),
-        })
-        .await
-        .expect("read starts"),
-    )
-    .await
-    .expect("read streams");
-    assert_eq!(raw.len() % 512, 0, "a raw db has no trailer");
+    // etcd commits its backend in batches, so a raw copy lags the latest writes a little: copy
+    // until the file holds the seeded revision (50 puts → revision 51).
     let file = cluster.path().join("db.raw");
-    std::fs::write(&file, &raw).expect("write raw db");
+    let mut raw = Vec::new();
+    for _ in 0..50 {
+        raw = collect(
+            node.read(machine::ReadRequest {
+                path: "/var/lib/etcd/member/snap/db".to_string(),
+            })
+            .await
+            .expect("read starts"),
+        )
+        .await
+        .expect("read streams");
+        std::fs::write(&file, &raw).expect("write raw db");
+        if snapshot_status(&file)["revision"].as_i64().unwrap_or(0) >= 51 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        snapshot_status(&file)["revision"].as_i64().unwrap_or(0) >= 51,
+        "the raw db caught up with the seed"
+    );
+    assert_eq!(raw.len() % 512, 0, "a raw db has no trailer");
     let file_arg = file.to_str().expect("utf-8");
     let restore = |dir: &str, skip: bool| {
         let target = cluster.path().join(dir).display().to_string();
@@ -176,6 +189,34 @@ async fn raw_db_copy_restores_only_with_skip_hash_check() {
         })
         .collect();
     assert_eq!(names, vec!["db".to_string()]);
+    let folder = collect(
+        node.copy(machine::CopyRequest {
+            root_path: "/var/lib/etcd/member".to_string(),
+        })
+        .await
+        .expect("copy starts"),
+    )
+    .await
+    .expect("copy streams");
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(folder.as_slice()));
+    let names: Vec<String> = tar
+        .entries()
+        .expect("tar")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert!(names.contains(&"snap/db".to_string()), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.starts_with('.') && !n.starts_with("member")),
+        "{names:?}"
+    );
 
     // Bootstrap on a node whose data dir is in use.
     let status = node

@@ -15,6 +15,8 @@ command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || need_apt+=(etcd-client)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+# python3 with venv support, for moto (below).
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
@@ -46,5 +48,12 @@ if [ -f package-lock.json ]; then
     say "installing npm packages (wasm-opt, playwright-core)"
     npm ci --no-audit --no-fund
   fi
+fi
+# moto: a local S3-compatible server for the snapshot store's tests. Debian's Python refuses
+# system-wide pip installs, so it lives in a project-local virtualenv.
+if ! .venv-moto/bin/python -c 'import moto.server, boto3' >/dev/null 2>&1; then
+  say "installing moto[server] into .venv-moto (S3 tests)"
+  python3 -m venv .venv-moto
+  .venv-moto/bin/pip install --quiet 'moto[server]==5.2.5'
 fi
 say "tools ready"

@@ -12,14 +12,26 @@
 //!     talosconfig: /etc/talos-dr/prod.talosconfig
 //!     context: prod            # optional: the file's current context otherwise
 //!     nodes: [10.0.0.10, 10.0.0.11, 10.0.0.12]   # optional: the context's nodes, else endpoints
+//!     talosconfigs:            # optional: one talosconfig per Talos role; `talosconfig` otherwise
+//!       reader: {talosconfig: /etc/talos-dr/prod-reader.talosconfig}
+//!       etcd_backup: {talosconfig: /etc/talos-dr/prod-backup.talosconfig, context: prod}
+//!       admin: {talosconfig: /etc/talos-dr/prod-admin.talosconfig}
+//! data_dir: /var/lib/talos-dr  # the database (users, sessions, audit trail)
+//! secure_cookies: true         # when users reach the console over HTTPS
+//! metrics_token_file: /etc/talos-dr/metrics-token
 //! ```
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::storage::DEFAULT_DATA_DIR;
+use crate::talos::credentials::TalosRole;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -34,6 +46,90 @@ pub struct Config {
     /// Upper bound for one Talos call; a node that does not answer in time counts as unreachable.
     pub call_timeout: Duration,
     pub clusters: Vec<ClusterConfig>,
+    /// Where the database lives (created readable by its owner only).
+    pub data_dir: PathBuf,
+    /// Mark the session cookie Secure: set it when users reach the console over HTTPS.
+    pub secure_cookies: bool,
+    /// Bearer token for `/metrics`; without one, only loopback clients may scrape.
+    pub metrics_token: Option<Secret>,
+}
+
+impl Config {
+    /// The defaults for everything but the clusters.
+    pub fn with_clusters(clusters: Vec<ClusterConfig>) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            poll_interval: DEFAULT_POLL_INTERVAL,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            clusters,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            secure_cookies: false,
+            metrics_token: None,
+        }
+    }
+}
+
+/// A secret setting: kept out of `Debug` output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// A talosconfig (and optionally one of its contexts) for one Talos role of a cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleTalosconfig {
+    pub talosconfig: PathBuf,
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+/// `--cluster-credential NAME:ROLE=TALOSCONFIG[#CONTEXT]`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialFlag {
+    pub cluster: String,
+    pub role: TalosRole,
+    pub talosconfig: RoleTalosconfig,
+}
+
+impl FromStr for CredentialFlag {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ConfigError::CredentialFlag(s.to_string());
+        let (target, rest) = s.split_once('=').ok_or_else(bad)?;
+        let (cluster, role) = target.split_once(':').ok_or_else(bad)?;
+        let role = TalosRole::parse(role).ok_or_else(bad)?;
+        let (path, context) = match rest.rsplit_once('#') {
+            Some((path, context)) => (path, Some(context)),
+            None => (rest, None),
+        };
+        if cluster.is_empty() || path.is_empty() || context.is_some_and(str::is_empty) {
+            return Err(bad());
+        }
+        Ok(Self {
+            cluster: cluster.to_string(),
+            role,
+            talosconfig: RoleTalosconfig {
+                talosconfig: PathBuf::from(path),
+                context: context.map(str::to_string),
+            },
+        })
+    }
 }
 
 /// One cluster to watch: which talosconfig and context reach it.
@@ -48,6 +144,9 @@ pub struct ClusterConfig {
     /// The control-plane nodes to poll; the context's `nodes`, else its `endpoints`, when absent.
     #[serde(default)]
     pub nodes: Option<Vec<String>>,
+    /// Talosconfigs for single Talos roles; `talosconfig` serves every role not listed.
+    #[serde(default)]
+    pub talosconfigs: BTreeMap<TalosRole, RoleTalosconfig>,
 }
 
 impl FromStr for ClusterConfig {
@@ -69,6 +168,7 @@ impl FromStr for ClusterConfig {
             talosconfig: PathBuf::from(path),
             context: context.map(str::to_string),
             nodes: None,
+            talosconfigs: BTreeMap::new(),
         })
     }
 }
@@ -91,6 +191,27 @@ pub struct ServeArgs {
     /// Timeout of one Talos call, e.g. `3s` [default: 3s].
     #[arg(long, env = "TALOS_DR_CALL_TIMEOUT", value_name = "DURATION", value_parser = parse_duration_arg)]
     pub call_timeout: Option<Duration>,
+    /// A talosconfig for one Talos role (reader, etcd_backup, admin) of a cluster; repeat for
+    /// several. The poller reads with the reader one, else with the cluster's talosconfig.
+    #[arg(
+        long = "cluster-credential",
+        value_name = "NAME:ROLE=TALOSCONFIG[#CONTEXT]"
+    )]
+    pub credentials: Vec<CredentialFlag>,
+    /// Directory for the database (users, sessions, audit trail) [default: ./talos-dr-data].
+    #[arg(long, env = "TALOS_DR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Mark the session cookie Secure (needed when users reach the console over HTTPS).
+    #[arg(long, env = "TALOS_DR_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Bearer token Prometheus must send to /metrics; without it only loopback clients scrape.
+    #[arg(
+        long,
+        env = "TALOS_DR_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +231,12 @@ pub enum ConfigError {
     },
     #[error("--cluster {0:?}: expected NAME=TALOSCONFIG or NAME=TALOSCONFIG#CONTEXT")]
     ClusterFlag(String),
+    #[error(
+        "--cluster-credential {0:?}: expected NAME:ROLE=TALOSCONFIG[#CONTEXT] with ROLE reader, etcd_backup or admin"
+    )]
+    CredentialFlag(String),
+    #[error("--cluster-credential for cluster {0:?}: no such cluster is configured")]
+    CredentialForUnknownCluster(String),
     #[error("cluster {0:?} is configured twice")]
     DuplicateCluster(String),
     #[error("cluster {0:?}: its node list is empty")]
@@ -128,6 +255,9 @@ struct ConfigFile {
     call_timeout: Option<String>,
     #[serde(default)]
     clusters: Vec<ClusterConfig>,
+    data_dir: Option<PathBuf>,
+    secure_cookies: Option<bool>,
+    metrics_token_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -144,12 +274,7 @@ impl Config {
         file: Option<(&Path, ConfigFile)>,
         args: &ServeArgs,
     ) -> Result<Self, ConfigError> {
-        let mut config = Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            poll_interval: DEFAULT_POLL_INTERVAL,
-            call_timeout: DEFAULT_CALL_TIMEOUT,
-            clusters: Vec::new(),
-        };
+        let mut config = Self::with_clusters(Vec::new());
         if let Some((path, file)) = file {
             let field_error = |field: &str, message: String| ConfigError::Field {
                 path: path.to_path_buf(),
@@ -173,6 +298,21 @@ impl Config {
                     parse_duration(v).map_err(|m| field_error("call_timeout", m))?;
             }
             config.clusters = file.clusters;
+            if let Some(dir) = file.data_dir {
+                config.data_dir = dir;
+            }
+            if let Some(secure) = file.secure_cookies {
+                config.secure_cookies = secure;
+            }
+            if let Some(token_file) = &file.metrics_token_file {
+                let token = std::fs::read_to_string(token_file).map_err(|e| {
+                    field_error(
+                        "metrics_token_file",
+                        format!("cannot read {}: {e}", token_file.display()),
+                    )
+                })?;
+                config.metrics_token = Some(Secret::new(token.trim()));
+            }
         }
         if let Some(listen) = args.listen {
             config.listen = listen;
@@ -184,6 +324,23 @@ impl Config {
             config.call_timeout = v;
         }
         config.clusters.extend(args.clusters.iter().cloned());
+        if let Some(dir) = &args.data_dir {
+            config.data_dir = dir.clone();
+        }
+        config.secure_cookies |= args.secure_cookies;
+        if let Some(token) = &args.metrics_token {
+            config.metrics_token = Some(Secret::new(token.clone()));
+        }
+        for flag in &args.credentials {
+            let cluster = config
+                .clusters
+                .iter_mut()
+                .find(|c| c.name == flag.cluster)
+                .ok_or_else(|| ConfigError::CredentialForUnknownCluster(flag.cluster.clone()))?;
+            cluster
+                .talosconfigs
+                .insert(flag.role, flag.talosconfig.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -324,6 +481,67 @@ mod tests {
         assert!(err.to_string().contains("unknown field `listn`"), "{err}");
         let missing = read_file(&dir.path().join("nope.yaml")).expect_err("refused");
         assert!(missing.to_string().starts_with("config file "), "{missing}");
+    }
+
+    #[test]
+    fn access_settings_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret\n").expect("write");
+        let f = file(&format!(
+            "data_dir: /var/lib/talos-dr\nsecure_cookies: true\nmetrics_token_file: {}\nclusters: [{{name: a, talosconfig: x, talosconfigs: {{reader: {{talosconfig: r}}}}}}]\n",
+            token.display()
+        ));
+        let c = Config::from_layers(Some((Path::new("c.yaml"), f)), &ServeArgs::default())
+            .expect("loads");
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/talos-dr"));
+        assert!(c.secure_cookies);
+        assert_eq!(c.metrics_token.as_ref().map(Secret::expose), Some("s3cret"));
+        assert_eq!(format!("{:?}", c.metrics_token), "Some(Secret(..))");
+        assert_eq!(
+            c.clusters[0].talosconfigs[&TalosRole::Reader].talosconfig,
+            PathBuf::from("r")
+        );
+        let defaults = Config::from_layers(
+            None,
+            &ServeArgs {
+                clusters: vec!["a=x".parse().expect("parses")],
+                ..Default::default()
+            },
+        )
+        .expect("loads");
+        assert_eq!(defaults.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(!defaults.secure_cookies);
+        assert!(defaults.metrics_token.is_none());
+    }
+
+    #[test]
+    fn credential_flags_attach_to_their_cluster() {
+        let args = ServeArgs {
+            clusters: vec!["prod=/etc/all".parse().expect("parses")],
+            credentials: vec![
+                "prod:reader=/etc/reader#ro".parse().expect("parses"),
+                "prod:etcd_backup=/etc/backup".parse().expect("parses"),
+            ],
+            ..Default::default()
+        };
+        let c = Config::from_layers(None, &args).expect("loads");
+        let creds = &c.clusters[0].talosconfigs;
+        assert_eq!(creds[&TalosRole::Reader].context.as_deref(), Some("ro"));
+        assert_eq!(
+            creds[&TalosRole::EtcdBackup].talosconfig,
+            PathBuf::from("/etc/backup")
+        );
+        assert!("prod:root=/x".parse::<CredentialFlag>().is_err());
+        let args = ServeArgs {
+            clusters: vec!["prod=/etc/all".parse().expect("parses")],
+            credentials: vec!["lab:admin=/etc/a".parse().expect("parses")],
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::from_layers(None, &args),
+            Err(ConfigError::CredentialForUnknownCluster(n)) if n == "lab"
+        ));
     }
 
     #[test]

@@ -2,36 +2,63 @@
 //! events, with the web UI embedded.
 //!
 //! `main.rs` only parses flags and calls into here, so tests can build the same app:
-//! [`watch_clusters`] (or [`watch_cluster`] with a fake `TalosApi`) gives an [`AppState`],
-//! [`app`] the router, and [`run`] serves it on a listener the caller bound.
+//! [`watch_clusters`] (or [`watch_cluster`] with a fake `TalosApi`) gives the watched clusters,
+//! [`Storage::open`] the database, [`AppState::new`] joins them, [`app`] is the router, and
+//! [`run`] serves it on a listener the caller bound.
 
 pub mod assets;
+pub mod audit;
+pub mod auth;
+pub mod clock;
 pub mod clusters;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod json;
+pub mod metrics;
+pub mod presence;
 pub mod routes;
+pub mod snapshots;
 pub mod startup;
 pub mod state;
+pub mod storage;
 pub mod talos;
+
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, header};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
 pub use config::Config;
 pub use startup::{StartupError, watch_cluster, watch_clusters};
-pub use state::{AppState, WatchedCluster};
+pub use state::{AccessSettings, AppState, WatchedCluster};
+pub use storage::Storage;
 
-/// The whole console as a router: routes, security headers, request tracing.
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "talos_dr_session";
+
+/// The whole console as a router: routes, sessions, security headers, request tracing.
 pub fn app(state: AppState) -> Router {
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
-    routes::router()
-        .with_state(state)
+    let settings = state.session_settings();
+    let idle = time::Duration::try_from(settings.idle_timeout)
+        .unwrap_or(time::Duration::minutes(30));
+    let sessions = SessionManagerLayer::new(state.storage().sessions.clone())
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(settings.secure_cookies)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
+    routes::router(state)
+        .layer(sessions)
         .layer(header(header::CONTENT_SECURITY_POLICY, assets::API_CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
@@ -42,7 +69,12 @@ pub fn app(state: AppState) -> Router {
         }))
 }
 
-/// Serves the console on `listener` until the process stops or the listener fails.
+/// Serves the console on `listener` until the process stops or the listener fails. Client
+/// addresses are kept for the sign-in rate limit, the audit trail and the metrics rule.
 pub async fn run(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
 }

@@ -1,9 +1,18 @@
+use std::io::Read as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use talos_dr::audit::{ChainReport, NewAuditEntry};
+use talos_dr::auth::SessionSettings;
+use talos_dr::auth::users::add_user;
 use talos_dr::config::{Config, ServeArgs};
+use talos_dr::storage::DEFAULT_DATA_DIR;
+use talos_dr::{AccessSettings, AppState, Storage};
+use talos_dr_shared::Role;
 use talos_dr_snapshot::cli::SnapshotCommand;
+use tower_sessions::session_store::ExpiredDeletion;
 use tracing_subscriber::EnvFilter;
 
 /// Console for Talos clusters whose etcd is in trouble.
@@ -23,43 +32,212 @@ enum Command {
         #[command(subcommand)]
         cmd: SnapshotCommand,
     },
+    /// Manage console users.
+    User {
+        #[command(subcommand)]
+        cmd: UserCommand,
+    },
+    /// Check the audit trail.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DataDirArg {
+    /// Directory holding the console's database.
+    #[arg(long, env = "TALOS_DR_DATA_DIR", value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user. Prints a generated password unless one is read from standard input.
+    Add {
+        /// The username.
+        name: String,
+        /// A role: viewer, operator, approver or admin; repeat for several.
+        #[arg(long = "role", required = true, value_parser = parse_role)]
+        roles: Vec<Role>,
+        /// Read the password from standard input (first line) instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the audit trail; names the first broken entry.
+    Verify {
+        #[command(flatten)]
+        data: DataDirArg,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a role: use viewer, operator, approver or admin"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Snapshot { cmd } => talos_dr_snapshot::cli::run(cmd),
-        Command::Serve(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
-                )
-                .init();
-            let result = tokio::runtime::Runtime::new()
-                .context("cannot start the async runtime")
-                .and_then(|runtime| runtime.block_on(serve(args)));
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("talos-dr: {e:#}");
-                    ExitCode::FAILURE
+    let command = match cli.command {
+        Command::Snapshot { cmd } => return talos_dr_snapshot::cli::run(cmd),
+        other => other,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match command {
+                    Command::Serve(args) => serve(args).await,
+                    Command::User { cmd } => user(cmd).await,
+                    Command::Audit { cmd } => audit(cmd).await,
+                    Command::Snapshot { .. } => Ok(ExitCode::SUCCESS),
                 }
-            }
+            })
+        });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("talos-dr: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args)?;
-    let state = talos_dr::watch_clusters(&config)?;
+    let clusters = talos_dr::watch_clusters(&config)?;
+    let storage = Storage::open(&config.data_dir).await?;
+    create_first_admin(&storage).await?;
+    tokio::spawn(
+        storage
+            .sessions
+            .clone()
+            .continuously_delete_expired(tokio::time::Duration::from_secs(300)),
+    );
+    let access = AccessSettings {
+        sessions: SessionSettings {
+            secure_cookies: config.secure_cookies,
+            ..SessionSettings::default()
+        },
+        metrics_token: config.metrics_token.clone(),
+    };
+    let state = AppState::new(clusters, storage, access);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "console listening");
+    tracing::info!(address = %listener.local_addr()?, data_dir = %config.data_dir.display(), "console listening");
     tokio::select! {
         served = talos_dr::run(listener, state) => served.context("the console stopped serving")?,
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// With no user at all, nobody could sign in: create `admin` and show its password once.
+async fn create_first_admin(storage: &Storage) -> anyhow::Result<()> {
+    if storage.users.count().await? > 0 {
+        return Ok(());
+    }
+    let password = add_user(&storage.users, "admin", &[Role::Admin], None)
+        .await?
+        .context("a generated password")?;
+    storage
+        .audit
+        .record(system_entry("user_create", "admin", "admin", "first start"))
+        .await;
+    tracing::warn!(
+        "no users yet: created user \"admin\" (role admin); its password is printed once on standard output"
+    );
+    println!("talos-dr: created the first user: admin / {password}  (shown once; keep it safe)");
     Ok(())
+}
+
+fn system_entry(action: &str, target: &str, roles: &str, reason: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: format!(
+            "(local: {})",
+            std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+        ),
+        roles: Vec::new(),
+        action: action.to_string(),
+        cluster: None,
+        target: Some(target.to_string()),
+        parameters: [
+            ("roles".to_string(), roles.to_string()),
+            ("via".to_string(), reason.to_string()),
+        ]
+        .into(),
+        outcome: "ok".to_string(),
+        client: None,
+    }
+}
+
+async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            roles,
+            password_stdin,
+            data,
+        } => {
+            let password = if password_stdin {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("cannot read the password from standard input")?;
+                let line = text.lines().next().unwrap_or("").to_string();
+                Some(line)
+            } else {
+                None
+            };
+            let storage = Storage::open(&data.data_dir).await?;
+            let generated = add_user(&storage.users, &name, &roles, password).await?;
+            let role_names: Vec<&str> = roles.iter().map(Role::as_str).collect();
+            storage
+                .audit
+                .record(system_entry(
+                    "user_create",
+                    &name,
+                    &role_names.join(","),
+                    "talos-dr user add",
+                ))
+                .await;
+            match generated {
+                Some(password) => println!("{password}"),
+                None => eprintln!("talos-dr: user {name:?} added"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Verify { data } => {
+            let storage = Storage::open(&data.data_dir).await?;
+            match storage.audit.verify().await? {
+                ChainReport::Intact { entries } => {
+                    println!("audit trail intact: {entries} entries, hash chain verified");
+                    Ok(ExitCode::SUCCESS)
+                }
+                ChainReport::Broken { seq, problem } => {
+                    println!("audit trail BROKEN at entry {seq}: {problem}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
 }

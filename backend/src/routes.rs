@@ -1,29 +1,169 @@
-//! Every URL the console serves, in one table.
+//! Every URL the console serves, in one table, with the role each one needs.
+//!
+//! `route_table` is the single source: `router` builds the axum router from it and puts the
+//! `auth::guard` in front of every entry, and the authorization test walks it, so a route cannot
+//! be added without saying who may call it. Paths outside the table are the web UI's files
+//! (public) and JSON 404s under `/api`.
 
-use axum::Router;
-use axum::http::Uri;
-use axum::routing::{any, get};
+use std::collections::BTreeMap;
 
+use axum::http::{Method, Uri};
+use axum::middleware::from_fn_with_state;
+use axum::routing::{MethodRouter, any, delete, get, post};
+use axum::{Extension, Router};
+use talos_dr_shared::Role;
+
+use crate::auth::guard::{Access, RoutePolicy};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{assets, clusters, health};
+use crate::{assets, audit, auth, clusters, health, metrics};
 
-/// The whole route table: the JSON API under `/api`, and the web UI for everything else.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/clusters", get(clusters::list_clusters))
-        .route(
+/// Any signed-in user: every role includes reading.
+const VIEWER: &[Role] = &[Role::Viewer];
+const ADMIN: &[Role] = &[Role::Admin];
+/// The trail shows who did what: for those who approve and those who administer.
+const AUDIT_READERS: &[Role] = &[Role::Approver, Role::Admin];
+
+/// One API route: method, path (axum syntax, `{cluster}` for parameters), who may call it.
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    /// Audit action for state-changing routes whose entry the guard writes.
+    pub audit: Option<&'static str>,
+    handler: MethodRouter<AppState>,
+}
+
+fn spec(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    audit: Option<&'static str>,
+    handler: MethodRouter<AppState>,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        access,
+        audit,
+        handler,
+    }
+}
+
+/// The whole API.
+pub fn route_table() -> Vec<RouteSpec> {
+    use Access::{AnyRole, Public, Scrape};
+    vec![
+        // Signing in records its own audit entries: only the handler knows the username.
+        spec(
+            Method::POST,
+            "/api/session",
+            Public,
+            None,
+            post(auth::routes::create_session),
+        ),
+        spec(
+            Method::GET,
+            "/api/session",
+            AnyRole(VIEWER),
+            None,
+            get(auth::routes::find_session),
+        ),
+        spec(
+            Method::DELETE,
+            "/api/session",
+            AnyRole(VIEWER),
+            Some("logout"),
+            delete(auth::routes::delete_session),
+        ),
+        spec(
+            Method::GET,
+            "/api/users",
+            AnyRole(ADMIN),
+            None,
+            get(auth::users::list_users),
+        ),
+        spec(
+            Method::POST,
+            "/api/users",
+            AnyRole(ADMIN),
+            Some("user_create"),
+            post(auth::users::create_user),
+        ),
+        spec(
+            Method::GET,
+            "/api/clusters",
+            AnyRole(VIEWER),
+            None,
+            get(clusters::list_clusters),
+        ),
+        spec(
+            Method::GET,
             "/api/clusters/{cluster}/health",
+            AnyRole(VIEWER),
+            None,
             get(health::routes::find_health),
-        )
-        .route(
+        ),
+        spec(
+            Method::GET,
             "/api/clusters/{cluster}/health/stream",
+            AnyRole(VIEWER),
+            None,
             get(health::routes::stream_health),
-        )
+        ),
+        spec(
+            Method::GET,
+            "/api/audit",
+            AnyRole(AUDIT_READERS),
+            None,
+            get(audit::routes::list_audit_entries),
+        ),
+        spec(
+            Method::GET,
+            "/api/audit/export",
+            AnyRole(AUDIT_READERS),
+            None,
+            get(audit::routes::export_audit_entries),
+        ),
+        spec(
+            Method::GET,
+            "/metrics",
+            Scrape,
+            None,
+            get(metrics::find_metrics),
+        ),
+    ]
+}
+
+/// The router: every table entry behind the guard, then the API's 404s and the web UI.
+pub fn router(state: AppState) -> Router {
+    let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
+    for route in route_table() {
+        let policy = RoutePolicy {
+            access: route.access,
+            audit: route.audit,
+        };
+        // Layers run outside-in: the policy is in the request before the guard reads it.
+        let guarded = route
+            .handler
+            .route_layer(from_fn_with_state(state.clone(), auth::guard))
+            .route_layer(Extension(policy));
+        let merged = match by_path.remove(route.path) {
+            Some(existing) => existing.merge(guarded),
+            None => guarded,
+        };
+        by_path.insert(route.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, methods) in by_path {
+        router = router.route(path, methods);
+    }
+    router
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(assets::serve_asset)
+        .with_state(state)
 }
 
 async fn api_not_found(uri: Uri) -> ApiError {

@@ -1,11 +1,13 @@
 //! Turning the configuration into watched clusters: talosconfigs read and checked, Talos clients
 //! set up, one health poller per cluster.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{ClusterConfig, Config};
 use crate::health::{PollSettings, spawn_poller};
-use crate::state::{AppState, WatchedCluster};
+use crate::state::WatchedCluster;
+use crate::talos::credentials::{ClusterCredentials, TalosRole};
 use crate::talos::{TalosApi, TalosClient, TalosClientError, TalosconfigError, talosconfig};
 
 /// Why the console refuses to start.
@@ -23,13 +25,29 @@ pub enum StartupError {
     },
 }
 
-/// Reads every cluster's talosconfig and starts its poller. Every talosconfig is checked before
+/// Every talosconfig of a cluster, loaded: the cluster's own and one per listed Talos role.
+fn load_credentials(cluster: &ClusterConfig) -> Result<ClusterCredentials, StartupError> {
+    let fallback = talosconfig::load(&cluster.talosconfig, cluster.context.as_deref())?;
+    let mut by_role = BTreeMap::new();
+    for (role, file) in &cluster.talosconfigs {
+        by_role.insert(
+            *role,
+            talosconfig::load(&file.talosconfig, file.context.as_deref())?,
+        );
+    }
+    Ok(ClusterCredentials::new(Some(fallback), by_role))
+}
+
+/// Reads every cluster's talosconfigs and starts its poller. Every talosconfig is checked before
 /// any poller starts, so one bad file stops the start with nothing left running.
 /// Needs a running tokio runtime.
-pub fn watch_clusters(config: &Config) -> Result<AppState, StartupError> {
-    let mut ready: Vec<(PollSettings, Arc<dyn TalosApi>)> = Vec::new();
+pub fn watch_clusters(config: &Config) -> Result<Vec<WatchedCluster>, StartupError> {
+    let mut ready = Vec::new();
     for cluster in &config.clusters {
-        let ctx = talosconfig::load(&cluster.talosconfig, cluster.context.as_deref())?;
+        let credentials = load_credentials(cluster)?;
+        let Some(ctx) = credentials.for_role(TalosRole::Reader).cloned() else {
+            continue;
+        };
         let nodes = cluster.nodes.clone().unwrap_or_else(|| ctx.default_nodes());
         for node in &nodes {
             talos_api::with_node((), node).map_err(|e| StartupError::BadNode {
@@ -46,14 +64,16 @@ pub fn watch_clusters(config: &Config) -> Result<AppState, StartupError> {
             interval: config.poll_interval,
             call_timeout: config.call_timeout,
         };
-        ready.push((settings, Arc::new(client)));
+        ready.push((settings, Arc::new(client) as Arc<dyn TalosApi>, credentials));
     }
-    Ok(AppState::new(
-        ready
-            .into_iter()
-            .map(|(settings, talos)| watch_cluster(settings, talos))
-            .collect(),
-    ))
+    Ok(ready
+        .into_iter()
+        .map(|(settings, talos, credentials)| {
+            let mut watched = watch_cluster(settings, talos);
+            watched.talos_credentials = credentials;
+            watched
+        })
+        .collect())
 }
 
 /// Starts polling one cluster through any `TalosApi` (the real client, or a fake in tests).
@@ -64,6 +84,8 @@ pub fn watch_cluster(settings: PollSettings, talos: Arc<dyn TalosApi>) -> Watche
         name: settings.cluster,
         control_plane_nodes: settings.nodes,
         health,
+        presence: Default::default(),
         talos,
+        talos_credentials: ClusterCredentials::default(),
     }
 }

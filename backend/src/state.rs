@@ -1,10 +1,14 @@
-//! The state every handler shares: the watched clusters and their health hubs.
+//! The state every handler shares: the watched clusters, the database, sign-in settings.
 
 use std::fmt;
 use std::sync::Arc;
 
+use crate::auth::{LoginLimiter, SessionSettings};
 use crate::clusters::ClusterError;
+use crate::config::Secret;
 use crate::health::HealthHub;
+use crate::presence::PresenceHub;
+use crate::storage::Storage;
 use crate::talos::TalosApi;
 
 /// One cluster the console watches.
@@ -14,8 +18,12 @@ pub struct WatchedCluster {
     /// The nodes the poller asks, in the order the configuration lists them.
     pub control_plane_nodes: Vec<String>,
     pub health: HealthHub,
-    /// The cluster's Talos API, for capabilities that act on a node rather than watch it.
+    /// Who has the cluster's live health open right now.
+    pub presence: PresenceHub,
+    /// The cluster's Talos API with the `reader` credentials, for the health poller and other
+    /// reads. Credentials for other Talos roles stay in `talos_credentials`.
     pub talos: Arc<dyn TalosApi>,
+    pub talos_credentials: crate::talos::credentials::ClusterCredentials,
 }
 
 impl fmt::Debug for WatchedCluster {
@@ -27,16 +35,37 @@ impl fmt::Debug for WatchedCluster {
     }
 }
 
+/// How the console decides who gets in, beyond the user database.
+#[derive(Debug, Clone, Default)]
+pub struct AccessSettings {
+    pub sessions: SessionSettings,
+    /// Bearer token Prometheus sends to `/metrics`; without one, only loopback clients may scrape.
+    pub metrics_token: Option<Secret>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    storage: Storage,
+    access: AccessSettings,
+    limiter: LoginLimiter,
+}
+
 /// Cheap to clone; handlers get it through axum's `State`.
 #[derive(Debug, Clone)]
 pub struct AppState {
     clusters: Arc<Vec<WatchedCluster>>,
+    shared: Arc<Shared>,
 }
 
 impl AppState {
-    pub fn new(clusters: Vec<WatchedCluster>) -> Self {
+    pub fn new(clusters: Vec<WatchedCluster>, storage: Storage, access: AccessSettings) -> Self {
         Self {
             clusters: Arc::new(clusters),
+            shared: Arc::new(Shared {
+                storage,
+                access,
+                limiter: LoginLimiter::default(),
+            }),
         }
     }
 
@@ -49,5 +78,25 @@ impl AppState {
             .iter()
             .find(|c| c.name == name)
             .ok_or_else(|| ClusterError::NotFound(name.to_string()))
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.shared.storage
+    }
+
+    pub fn session_settings(&self) -> SessionSettings {
+        self.shared.access.sessions
+    }
+
+    pub fn metrics_token(&self) -> Option<&str> {
+        self.shared
+            .access
+            .metrics_token
+            .as_ref()
+            .map(Secret::expose)
+    }
+
+    pub fn limiter(&self) -> &LoginLimiter {
+        &self.shared.limiter
     }
 }

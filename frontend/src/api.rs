@@ -5,11 +5,14 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use gloo_net::http::{Request, Response};
+use gloo_net::http::{Request, RequestBuilder, Response};
 use gloo_timers::callback::Timeout;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use talos_dr_shared::{ClusterHealth, ClusterSummary, ErrorBody};
+use talos_dr_shared::{
+    CSRF_HEADER, ClusterHealth, ClusterSummary, ErrorBody, LoginRequest, SessionInfo,
+    SessionResponse, Viewers,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{Event, EventSource, MessageEvent};
@@ -37,6 +40,39 @@ pub enum ApiError {
     Stream(String),
 }
 
+thread_local! {
+    /// The signed-in session's CSRF token, sent with every state-changing call.
+    static CSRF_TOKEN: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Told when the console answers 401: the session is gone (signed out elsewhere, expired).
+    static ON_UNAUTHORIZED: RefCell<Option<Rc<dyn Fn()>>> = const { RefCell::new(None) };
+}
+
+/// Registers what happens when any call finds the session gone (the app shows the sign-in page).
+pub fn on_unauthorized(f: impl Fn() + 'static) {
+    ON_UNAUTHORIZED.with(|hook| *hook.borrow_mut() = Some(Rc::new(f)));
+}
+
+fn session_gone() {
+    CSRF_TOKEN.with(|t| t.borrow_mut().take());
+    // Cloned out first, so the hook may register a new hook or make calls itself.
+    let hook = ON_UNAUTHORIZED.with(|hook| hook.borrow().clone());
+    if let Some(hook) = hook {
+        hook();
+    }
+}
+
+fn remember(session: &SessionInfo) {
+    CSRF_TOKEN.with(|t| *t.borrow_mut() = Some(session.csrf_token.clone()));
+}
+
+/// A state-changing request carries the session's CSRF token (the browser adds `Origin`).
+fn with_csrf(request: RequestBuilder) -> RequestBuilder {
+    match CSRF_TOKEN.with(|t| t.borrow().clone()) {
+        Some(token) => request.header(CSRF_HEADER, &token),
+        None => request,
+    }
+}
+
 #[derive(Deserialize)]
 struct ClusterList {
     clusters: Vec<ClusterSummary>,
@@ -60,6 +96,11 @@ async fn get_json<T: DeserializeOwned>(url: &str, what: &'static str) -> Result<
         .send()
         .await
         .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if response.status() == 401 {
+        let error = error_from(response).await;
+        session_gone();
+        return Err(error);
+    }
     if !response.ok() {
         return Err(error_from(response).await);
     }
@@ -67,6 +108,59 @@ async fn get_json<T: DeserializeOwned>(url: &str, what: &'static str) -> Result<
         what,
         detail: e.to_string(),
     })
+}
+
+/// `GET /api/session`: who is signed in; `None` when nobody is (or the session expired).
+pub async fn find_session() -> Result<Option<SessionInfo>, ApiError> {
+    match get_json::<SessionResponse>("/api/session", "a session").await {
+        Ok(reply) => {
+            remember(&reply.session);
+            Ok(Some(reply.session))
+        }
+        Err(ApiError::Console { status: 401, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /api/session`: signs in. A wrong password comes back as `ApiError::Console` with the
+/// console's message (the same for an unknown user).
+pub async fn create_session(username: &str, password: &str) -> Result<SessionInfo, ApiError> {
+    let body = LoginRequest {
+        username: username.to_string(),
+        password: password.to_string(),
+    };
+    let response = Request::post("/api/session")
+        .header("Accept", "application/json")
+        .json(&body)
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if !response.ok() {
+        return Err(error_from(response).await);
+    }
+    let reply: SessionResponse = response.json().await.map_err(|e| ApiError::Malformed {
+        what: "a session",
+        detail: e.to_string(),
+    })?;
+    remember(&reply.session);
+    Ok(reply.session)
+}
+
+/// `DELETE /api/session`: signs out.
+pub async fn delete_session() -> Result<(), ApiError> {
+    let response = with_csrf(Request::delete("/api/session"))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    CSRF_TOKEN.with(|t| t.borrow_mut().take());
+    // Already signed out (401) is what was asked for.
+    if response.ok() || response.status() == 401 {
+        Ok(())
+    } else {
+        Err(error_from(response).await)
+    }
 }
 
 async fn error_from(response: Response) -> ApiError {
@@ -102,6 +196,8 @@ pub enum StreamEvent {
     /// The stream is (re)connected; a full `Health` follows.
     Connected,
     Health(Box<ClusterHealth>),
+    /// Who has this cluster's live health open right now (this user included).
+    Viewers(Vec<String>),
     /// The stream dropped; it is being reopened, and the last health shown is now stale.
     Lost,
     /// An event arrived that could not be read; the stream stays open.
@@ -127,6 +223,7 @@ struct Source {
     es: EventSource,
     _on_open: Closure<dyn FnMut(Event)>,
     _on_health: Closure<dyn FnMut(MessageEvent)>,
+    _on_viewers: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(Event)>,
 }
 
@@ -181,6 +278,26 @@ fn open(sub: &Rc<Subscription>) -> Result<(), ApiError> {
     });
 
     let weak = Rc::downgrade(sub);
+    let on_viewers = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let parsed = ev
+            .data()
+            .as_string()
+            .map(|text| serde_json::from_str::<Viewers>(&text));
+        let event = match parsed {
+            Some(Ok(viewers)) => StreamEvent::Viewers(viewers.viewers),
+            Some(Err(e)) => StreamEvent::Unreadable(ApiError::Malformed {
+                what: "a viewers event",
+                detail: e.to_string(),
+            }),
+            None => StreamEvent::Unreadable(ApiError::Malformed {
+                what: "a viewers event",
+                detail: "the event carried no text".into(),
+            }),
+        };
+        emit(&weak, event);
+    });
+
+    let weak = Rc::downgrade(sub);
     let on_error = Closure::<dyn FnMut(Event)>::new(move |ev: Event| {
         emit(&weak, StreamEvent::Lost);
         let closed = ev
@@ -188,6 +305,11 @@ fn open(sub: &Rc<Subscription>) -> Result<(), ApiError> {
             .and_then(|t| t.dyn_into::<EventSource>().ok())
             .is_some_and(|es| es.ready_state() == EventSource::CLOSED);
         if closed {
+            // The browser gave up on an HTTP error; if it was an expired session, the session
+            // check sends the page to sign-in instead of retrying forever.
+            leptos::task::spawn_local(async {
+                let _ = find_session().await;
+            });
             schedule_reopen(&weak);
         }
     });
@@ -195,6 +317,8 @@ fn open(sub: &Rc<Subscription>) -> Result<(), ApiError> {
     es.add_event_listener_with_callback("open", on_open.as_ref().unchecked_ref())
         .map_err(|e| ApiError::Stream(js_text(&e)))?;
     es.add_event_listener_with_callback("health", on_health.as_ref().unchecked_ref())
+        .map_err(|e| ApiError::Stream(js_text(&e)))?;
+    es.add_event_listener_with_callback("viewers", on_viewers.as_ref().unchecked_ref())
         .map_err(|e| ApiError::Stream(js_text(&e)))?;
     es.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref())
         .map_err(|e| ApiError::Stream(js_text(&e)))?;
@@ -204,6 +328,7 @@ fn open(sub: &Rc<Subscription>) -> Result<(), ApiError> {
         es,
         _on_open: on_open,
         _on_health: on_health,
+        _on_viewers: on_viewers,
         _on_error: on_error,
     });
     Ok(())

@@ -37,7 +37,7 @@ pub fn verdict_tone(level: VerdictLevel) -> Tone {
     match level {
         VerdictLevel::Healthy => Tone::Good,
         VerdictLevel::Degraded => Tone::Warn,
-        VerdictLevel::QuorumLost => Tone::Bad,
+        VerdictLevel::QuorumRestorable | VerdictLevel::FullRecoveryNeeded => Tone::Bad,
         VerdictLevel::Unknown => Tone::Unknown,
     }
 }
@@ -209,7 +209,8 @@ mod tests {
         for tone in [Tone::Good, Tone::Warn, Tone::Bad, Tone::Unknown] {
             assert!(!tone.glyph().is_empty());
         }
-        assert_eq!(verdict_tone(VerdictLevel::QuorumLost), Tone::Bad);
+        assert_eq!(verdict_tone(VerdictLevel::QuorumRestorable), Tone::Bad);
+        assert_eq!(verdict_tone(VerdictLevel::FullRecoveryNeeded), Tone::Bad);
         assert_eq!(member_tone(MemberState::Unhealthy), Tone::Bad);
         assert_eq!(service_tone(ServiceState::Waiting), Tone::Warn);
     }

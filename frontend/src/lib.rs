@@ -7,4 +7,5 @@ pub mod components;
 pub mod format;
 pub mod live;
 pub mod pages;
+pub mod session;
 pub mod theme;

@@ -27,6 +27,8 @@ pub struct HealthWatch {
     pub connection: RwSignal<Connection>,
     /// The last problem with the stream's content, if any (the stream itself stays open).
     pub stream_problem: RwSignal<Option<String>>,
+    /// Users with this cluster's live health open (this user included), from the stream.
+    pub viewers: RwSignal<Vec<String>>,
     /// Browser clock, ticking once a second, so ages on the page count up on their own.
     pub now_ms: RwSignal<i64>,
     /// The open stream; dropped (and closed) with the page's owner or by `stop`.
@@ -45,6 +47,7 @@ impl HealthWatch {
             health: RwSignal::new(None),
             connection: RwSignal::new(Connection::Connecting),
             stream_problem: RwSignal::new(None),
+            viewers: RwSignal::new(Vec::new()),
             now_ms: RwSignal::new(now_ms()),
             subscription: StoredValue::new_local(None),
         };
@@ -91,6 +94,9 @@ impl HealthWatch {
                 self.connection.try_set(Connection::Live);
                 self.stream_problem.try_set(None);
                 self.offer(*health);
+            }
+            StreamEvent::Viewers(names) => {
+                self.viewers.try_set(names);
             }
             StreamEvent::Lost => {
                 let already = self

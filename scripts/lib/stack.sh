@@ -22,14 +22,38 @@ start_emulator() {
   return 1
 }
 
-# start_console LISTEN TALOSCONFIG CONTEXT LOG: starts talos-dr and waits for its API to answer.
+# create_users DATA_DIR LOGINS_FILE NAME:ROLE[,ROLE...]...: adds console users with generated
+# passwords to the console's database in DATA_DIR, and writes one "NAME PASSWORD ROLES" line per
+# user to LOGINS_FILE (readable by its owner only).
+create_users() {
+  local data="$1" logins="$2"; shift 2
+  (umask 077; : >"$logins")
+  local spec name roles role password
+  for spec in "$@"; do
+    name="${spec%%:*}"; roles="${spec#*:}"
+    local args=()
+    IFS=, read -ra role_list <<<"$roles"
+    for role in "${role_list[@]}"; do args+=(--role "$role"); done
+    password="$(./target/debug/talos-dr user add "$name" "${args[@]}" --data-dir "$data" 2>>"$logins.log")"
+    printf '%s %s %s\n' "$name" "$password" "$roles" >>"$logins"
+  done
+}
+
+# login_password LOGINS_FILE NAME: the password create_users gave NAME.
+login_password() {
+  awk -v name="$2" '$1 == name { print $2 }' "$1"
+}
+
+# start_console LISTEN TALOSCONFIG CONTEXT LOG DATA_DIR: starts talos-dr with its database in
+# DATA_DIR and waits for its API to answer (401 without a session counts as an answer).
 start_console() {
-  local listen="$1" talosconfig="$2" context="$3" log="$4"
-  ./target/debug/talos-dr serve --listen "$listen" --cluster "emulated=$talosconfig#$context" >"$log" 2>&1 &
+  local listen="$1" talosconfig="$2" context="$3" log="$4" data="$5"
+  ./target/debug/talos-dr serve --listen "$listen" --cluster "emulated=$talosconfig#$context" \
+    --data-dir "$data" >"$log" 2>&1 &
   STACK_PIDS+=($!)
   local i
   for i in $(seq 1 120); do
-    curl -fsS "http://$listen/api/clusters" >/dev/null 2>&1 && return 0
+    curl -sS -o /dev/null "http://$listen/api/session" >/dev/null 2>&1 && return 0
     if ! kill -0 "${STACK_PIDS[-1]}" 2>/dev/null; then
       echo "the console exited; its log:" >&2; cat "$log" >&2; return 1
     fi

@@ -2,10 +2,12 @@
 //! sides need to agree on (quorum arithmetic, health verdicts). No I/O, no async runtime: this
 //! crate compiles for the server and for wasm32 alike.
 
+pub mod access;
 pub mod error;
 pub mod health;
 pub mod quorum;
 
+pub use access::{AuditEntry, CSRF_HEADER, LoginRequest, Role, SessionInfo, SessionResponse, UserSummary, Viewers};
 pub use error::ErrorBody;
 pub use health::*;
 pub use quorum::Quorum;

@@ -59,3 +59,18 @@ export async function screenshotBothThemes(page, name) {
   await page.emulateMedia({ colorScheme: "light" });
   return paths;
 }
+
+/**
+ * Signs in through the console's sign-in page and waits until the signed-in app shows the user.
+ * Credentials default to TALOS_DR_USER / TALOS_DR_PASSWORD (scripts/browser-tests.sh sets them).
+ */
+export async function signIn(page, baseUrl, user = process.env.TALOS_DR_USER, password = process.env.TALOS_DR_PASSWORD) {
+  if (!user || !password) {
+    throw new Error("TALOS_DR_USER and TALOS_DR_PASSWORD must name a console user (see scripts/browser-tests.sh)");
+  }
+  await page.goto(new URL("/login", baseUrl).href);
+  await page.locator('[data-testid="login-username"]').fill(user);
+  await page.locator('[data-testid="login-password"]').fill(password);
+  await page.locator('[data-testid="login-submit"]').click();
+  await page.locator('[data-testid="session-user"]').waitFor({ timeout: 10_000 });
+}

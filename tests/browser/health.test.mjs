@@ -1,12 +1,12 @@
 // The health page against the real console and an emulated three-node cluster on real etcd:
 // three healthy members, then etcd killed on one node shows up live (no reload) within 10 s.
-// Needs TALOS_DR_URL (the console) and EMULATOR_CONTROL (the emulator's fault control);
-// scripts/browser-tests.sh starts both and sets them.
+// Needs TALOS_DR_URL (the console), EMULATOR_CONTROL (the emulator's fault control) and
+// TALOS_DR_USER / TALOS_DR_PASSWORD (a console user); scripts/browser-tests.sh sets them all.
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { countNavigations, launchBrowser, openPage, screenshotBothThemes } from "./browser.mjs";
+import { countNavigations, launchBrowser, openPage, screenshotBothThemes, signIn } from "./browser.mjs";
 
 const CONSOLE = process.env.TALOS_DR_URL;
 const CONTROL = process.env.EMULATOR_CONTROL;
@@ -36,6 +36,7 @@ const memberState = (page, rowTestId) =>
 
 test("a killed etcd member shows as unhealthy within 10 s, live, without a reload", async (t) => {
   const { page, problems } = await openPage(browser);
+  await signIn(page, CONSOLE);
   await page.goto(CONSOLE);
 
   // The console may still be on its first polls; healthy must come, but give it time.

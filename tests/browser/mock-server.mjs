@@ -37,11 +37,25 @@ function errorBody(code, message) {
 /**
  * Starts the mock on 127.0.0.1 (port 0 = any free port, so tests can run in parallel).
  * `polled: false` starts it like a console whose first poll has not finished; the first
- * `setScenario` then publishes.
- * @returns {Promise<{url: string, setScenario: (name: string) => void, dropStreams: () => void,
+ * `setScenario` then publishes. `signedIn: false` starts it signed out: the UI must sign in as
+ * MOCK_USER / MOCK_PASSWORD; `signOut()` ends the session as an expiry would.
+ * @returns {Promise<{url: string, setScenario: (name: string) => void, dropStreams: () => void, signOut: () => void,
  *   refuseStreams: (on: boolean) => void, openStreams: () => number, close: () => Promise<void>}>}
  */
-export async function startMockServer({ distDir = DEFAULT_DIST, port = 0, cluster = "emulated", scenario = "healthy", polled = true } = {}) {
+export const MOCK_USER = "mock-sre";
+export const MOCK_PASSWORD = "mock password";
+const MOCK_CSRF = "mock-csrf-token";
+
+function readBody(req) {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    req.on("data", (chunk) => { text += chunk; });
+    req.on("end", () => resolve(text));
+    req.on("error", reject);
+  });
+}
+
+export async function startMockServer({ distDir = DEFAULT_DIST, port = 0, cluster = "emulated", scenario = "healthy", polled = true, signedIn = true } = {}) {
   await stat(join(distDir, "index.html")).catch(() => {
     throw new Error(`${join(distDir, "index.html")} is missing: build the UI first (trunk build --release)`);
   });
@@ -49,7 +63,12 @@ export async function startMockServer({ distDir = DEFAULT_DIST, port = 0, cluste
   let refusing = false;
   // Like the console before its first poll: no health yet, streams open but silent.
   let pending = !polled;
+  // Like the console's session: `signedIn: false` starts signed out, `signOut()` ends it.
+  let session = signedIn;
   const streams = new Set();
+  const sessionBody = () => ({
+    session: { username: MOCK_USER, roles: ["viewer", "operator"], csrf_token: MOCK_CSRF, expires_at_ms: Date.now() + 3_600_000 },
+  });
 
   const health = () => {
     const h = structuredClone(FIXTURES[current]);
@@ -65,6 +84,9 @@ export async function startMockServer({ distDir = DEFAULT_DIST, port = 0, cluste
     current = name;
     pending = false;
     for (const res of streams) push(res);
+  };
+  const signOut = () => {
+    session = false;
   };
   const dropStreams = () => {
     for (const res of streams) res.destroy();
@@ -83,6 +105,24 @@ export async function startMockServer({ distDir = DEFAULT_DIST, port = 0, cluste
         else return sendJson(res, 404, errorBody("not_found", `no mock action ${action}`));
         return sendJson(res, 200, { scenario: current, refusing, streams: streams.size });
       }
+      if (path === "/api/session" && req.method === "POST") {
+        const body = JSON.parse((await readBody(req)) || "{}");
+        if (body.username !== MOCK_USER || body.password !== MOCK_PASSWORD) {
+          return sendJson(res, 401, errorBody("bad_credentials", "wrong username or password"));
+        }
+        session = true;
+        return sendJson(res, 200, sessionBody());
+      }
+      if (path.startsWith("/api/") && !session) {
+        return sendJson(res, 401, errorBody("unauthenticated", "not signed in, or the session has expired: sign in again"));
+      }
+      if (path === "/api/session" && req.method === "DELETE") {
+        if (req.headers["x-csrf-token"] !== MOCK_CSRF) return sendJson(res, 403, errorBody("csrf_token", "missing or wrong X-CSRF-Token header"));
+        session = false;
+        res.writeHead(204);
+        return res.end();
+      }
+      if (path === "/api/session") return sendJson(res, 200, sessionBody());
       if (path === "/api/clusters") {
         const nodes = FIXTURES[current].nodes.map((n) => n.node);
         return sendJson(res, 200, { clusters: [{ name: cluster, control_plane_nodes: nodes }] });
@@ -117,6 +157,7 @@ export async function startMockServer({ distDir = DEFAULT_DIST, port = 0, cluste
     url,
     setScenario,
     dropStreams,
+    signOut,
     refuseStreams: (on) => { refusing = on; },
     openStreams: () => streams.size,
     close: () => {

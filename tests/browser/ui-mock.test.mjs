@@ -6,7 +6,7 @@ import { after, before, beforeEach, afterEach, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { countNavigations, launchBrowser, openPage, screenshot, screenshotBothThemes } from "./browser.mjs";
-import { startMockServer } from "./mock-server.mjs";
+import { MOCK_PASSWORD, MOCK_USER, startMockServer } from "./mock-server.mjs";
 
 let browser;
 let mock;
@@ -33,7 +33,7 @@ async function openHealthy(page) {
   await page.locator('[data-testid="connection"][data-state="live"]').waitFor({ timeout: 10_000 });
 }
 
-test("stream updates change the page in place: one member down, then quorum lost", async () => {
+test("stream updates change the page in place: one member down, then quorum lost but restorable", async () => {
   const { page, problems } = await openPage(browser);
   await openHealthy(page);
   const navigations = countNavigations(page);
@@ -48,6 +48,10 @@ test("stream updates change the page in place: one member down, then quorum lost
   assert.equal(await row.getAttribute("data-state"), "unhealthy");
   assert.match(await row.textContent(), /etcd service on 127\.0\.1\.3 is Failed/);
   assert.match(await page.locator('[data-testid="verdict-reasons"]').textContent(), /cp-2/);
+  assert.equal(
+    await page.locator('[data-testid="verdict-next-move"]').textContent(),
+    "quorum holds: fix the broken member cp-2 (127.0.1.3): etcd service on 127.0.1.3 is Failed",
+  );
   assert.equal(await page.locator('[data-testid="quorum-healthy"]').textContent(), "2");
   const node = page.locator('tr[data-testid="node-127.0.1.3"]');
   assert.match(await node.locator('[data-testid="etcd-service-state"]').textContent(), /Failed/);
@@ -56,9 +60,18 @@ test("stream updates change the page in place: one member down, then quorum lost
   assert.equal(await rowHandle.evaluate((el) => el.isConnected), true);
   await screenshotBothThemes(page, "mock-member-down");
 
-  mock.setScenario("quorum_lost");
-  await page.locator('[data-testid="verdict"][data-level="quorum lost"]').waitFor({ timeout: 5_000 });
+  mock.setScenario("quorum_restorable");
+  await page.locator('[data-testid="verdict"][data-level="quorum restorable"]').waitFor({ timeout: 5_000 });
   assert.match(await verdict(page).textContent(), /etcd accepts no writes/);
+  assert.equal(
+    await page.locator('[data-testid="quorum-words"]').textContent(),
+    "3 members, 1 healthy, quorum needs 2: lost",
+  );
+  assert.match(
+    await page.locator('[data-testid="verdict-next-move"]').textContent(),
+    /bring back 1 of: cp-2 \(127\.0\.1\.3\), cp-3 \(127\.0\.1\.4\)/,
+  );
+  assert.match(await page.locator('[data-testid="findings"]').textContent(), /127\.0\.1\.2 sees no leader/);
   assert.equal(await page.locator('[data-testid="quorum-leader"]').textContent(), "none");
   assert.equal(await page.locator('tr[data-testid^="member-"][data-state="unhealthy"]').count(), 3);
   await screenshotBothThemes(page, "mock-quorum-lost");
@@ -158,4 +171,33 @@ test("the page fits a laptop screen without horizontal scrolling of the page", a
   const hidden = await page.$$eval(".table-wrap", (els) => els.map((e) => e.scrollWidth - e.clientWidth));
   assert.deepEqual(hidden, [0, 0], "members and nodes tables fit without scrolling");
   await screenshot(page, "mock-laptop-1024-light");
+});
+
+test("signed out: the sign-in page, then the page asked for; an expired session asks again", async () => {
+  await mock.close();
+  mock = await startMockServer({ signedIn: false });
+  const { page, problems } = await openPage(browser);
+  await page.goto(`${mock.url}/clusters/emulated`);
+  await page.waitForURL(/\/login\?next=%2Fclusters%2Femulated$/, { timeout: 10_000 });
+  assert.equal(await page.title(), "Sign in · talos-dr");
+
+  await page.locator('[data-testid="login-username"]').fill(MOCK_USER);
+  await page.locator('[data-testid="login-password"]').fill("wrong");
+  await page.locator('[data-testid="login-submit"]').click();
+  await page.locator('[data-testid="login-error"]').waitFor({ timeout: 5_000 });
+  assert.equal((await page.locator('[data-testid="login-error"]').textContent()).trim(), "wrong username or password");
+  await page.locator('[data-testid="login-password"]').fill(MOCK_PASSWORD);
+  await page.locator('[data-testid="login-submit"]').click();
+
+  await page.waitForURL(`${mock.url}/clusters/emulated`, { timeout: 10_000 });
+  await page.locator('[data-testid="verdict"][data-level="healthy"]').waitFor({ timeout: 10_000 });
+  assert.equal((await page.locator('[data-testid="session-user"]').textContent()).trim(), MOCK_USER);
+  await screenshot(page, "mock-signed-in");
+
+  // The session ends on the server side; the next stream reconnect finds out.
+  mock.signOut();
+  mock.dropStreams();
+  await page.waitForURL(/\/login\?next=%2Fclusters%2Femulated$/, { timeout: 15_000 });
+  await page.locator('[data-testid="login-form"]').waitFor();
+  assert.deepEqual(problems, []);
 });

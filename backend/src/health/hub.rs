@@ -4,6 +4,7 @@
 //! hold the poller back, and a new subscriber sees the current value at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use talos_dr_shared::ClusterHealth;
 use tokio::sync::watch;
@@ -14,22 +15,37 @@ type Latest = Option<Arc<ClusterHealth>>;
 #[derive(Debug)]
 pub struct HealthPublisher {
     tx: watch::Sender<Latest>,
+    call_failures: Arc<AtomicU64>,
 }
 
 /// The reading side, cheap to clone. `None` until the first poll has finished.
 #[derive(Debug, Clone)]
 pub struct HealthHub {
     rx: watch::Receiver<Latest>,
+    /// Talos calls that failed, over every poll since the start (a Prometheus counter).
+    call_failures: Arc<AtomicU64>,
 }
 
 /// A fresh hub with no value yet.
 pub fn health_channel() -> (HealthPublisher, HealthHub) {
     let (tx, rx) = watch::channel(None);
-    (HealthPublisher { tx }, HealthHub { rx })
+    let call_failures = Arc::new(AtomicU64::new(0));
+    (
+        HealthPublisher {
+            tx,
+            call_failures: call_failures.clone(),
+        },
+        HealthHub { rx, call_failures },
+    )
 }
 
 impl HealthPublisher {
     pub fn publish(&self, health: ClusterHealth) {
+        let failures: usize = health.nodes.iter().map(|n| n.failures.len()).sum();
+        self.call_failures.fetch_add(
+            u64::try_from(failures).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         self.tx.send_replace(Some(Arc::new(health)));
     }
 
@@ -48,6 +64,11 @@ impl HealthHub {
     /// The latest health, if a poll has finished.
     pub fn latest(&self) -> Option<Arc<ClusterHealth>> {
         self.rx.borrow().clone()
+    }
+
+    /// Failed Talos calls over every poll so far.
+    pub fn call_failures(&self) -> u64 {
+        self.call_failures.load(Ordering::Relaxed)
     }
 
     /// A receiver that is told about every value published from now on.

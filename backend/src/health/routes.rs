@@ -9,11 +9,14 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use talos_dr_shared::ClusterHealth;
+use talos_dr_shared::{ClusterHealth, Viewers};
 use tokio_stream::wrappers::WatchStream;
 
 use super::HealthError;
+use crate::auth::CurrentUser;
+use crate::clock::now_ms;
 use crate::error::ApiResult;
+use crate::presence::distinct;
 use crate::state::AppState;
 
 /// How often an idle stream gets a comment line, so proxies keep the connection open.
@@ -41,13 +44,33 @@ pub async fn find_health(
 }
 
 /// `GET /api/clusters/{cluster}/health/stream`: `event: health` with the whole `ClusterHealth`
-/// as `data`, once at connect (when a poll has finished) and after every poll.
-#[tracing::instrument(name = "stream_health", skip(state))]
+/// as `data`, once at connect (when a poll has finished) and after every poll; and
+/// `event: viewers` (`Viewers`) at connect and whenever someone opens or closes the cluster's
+/// stream. The stream ends when the session reaches its absolute deadline.
+#[tracing::instrument(name = "stream_health", skip(state, user), fields(username = %user.username))]
 pub async fn stream_health(
     State(state): State<AppState>,
     Path(cluster): Path<String>,
+    user: CurrentUser,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let watched = state.cluster(&cluster)?;
+    let viewing = watched.presence.join(&user.username);
+    let viewers = WatchStream::new(watched.presence.subscribe())
+        .map(|open| distinct(&open))
+        .scan(None::<Vec<String>>, |last, names| {
+            let changed = last.as_ref() != Some(&names);
+            *last = Some(names.clone());
+            futures::future::ready(Some(changed.then_some(names)))
+        })
+        .filter_map(|names| async move {
+            let event = Event::default()
+                .event("viewers")
+                .json_data(Viewers { viewers: names? });
+            event
+                .inspect_err(|e| tracing::error!(error = %e, "cannot encode viewers"))
+                .ok()
+                .map(Ok)
+        });
     let events = WatchStream::new(watched.health.subscribe()).filter_map(|latest| async move {
         let health = latest?;
         match Event::default().event("health").json_data(&*health) {
@@ -58,5 +81,14 @@ pub async fn stream_health(
             }
         }
     });
+    let remaining = u64::try_from(user.expires_at_ms.saturating_sub(now_ms())).unwrap_or(0);
+    let until_session_ends = tokio::time::sleep(Duration::from_millis(remaining));
+    let events = futures::stream::select(events, viewers)
+        .take_until(until_session_ends)
+        .map(move |event| {
+            // The stream owns the presence guard: closing it leaves the viewer list.
+            let _ = &viewing;
+            event
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }

@@ -2,6 +2,7 @@
 //! `talos_dr_shared` types through the `TalosApi` trait, so tests can use a fake.
 
 pub mod client;
+pub mod credentials;
 mod mapping;
 pub mod talosconfig;
 

@@ -37,7 +37,11 @@ async fn start(base_ip: Ipv4Addr, seed_keys: usize) -> EmulatedConsole {
             talosconfig: emulator.talosconfig_path(Role::Admin),
             context: None,
             nodes: None,
+            talosconfigs: Default::default(),
         }],
+        data_dir: "unused-data-dir".into(),
+        secure_cookies: false,
+        metrics_token: None,
     };
     let state = talos_dr::watch_clusters(&config).expect("the console accepts the emulator's talosconfig");
     let app = spawn_app_with(state).await;
@@ -175,7 +179,7 @@ async fn the_recovery_procedure_brings_back_the_snapshot_and_the_console_sees_it
     console.emulator.kill_etcd(n2).await.expect("kill etcd");
     console.emulator.kill_etcd(n3).await.expect("kill etcd");
     let lost = console
-        .wait_for("quorum lost", Duration::from_secs(30), |h| h.verdict.level == VerdictLevel::QuorumLost)
+        .wait_for("quorum restorable", Duration::from_secs(30), |h| h.verdict.level == VerdictLevel::QuorumRestorable)
         .await;
     assert!(!lost.verdict.quorum.holds());
     assert_eq!(lost.members.len(), 3, "the console still lists the members it last saw");

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use talos_dr::health::PollSettings;
 use talos_dr::talos::TalosApi;
-use talos_dr::{AppState, watch_cluster};
+use talos_dr::watch_cluster;
 
 use crate::fake::{FakeTalos, node_name};
 use crate::helpers::{spawn_app, spawn_app_with};
@@ -64,11 +64,7 @@ async fn health_is_503_until_the_first_poll_finishes() {
         interval: Duration::from_secs(60),
         call_timeout: Duration::from_secs(60),
     };
-    let app = spawn_app_with(AppState::new(vec![watch_cluster(
-        settings,
-        fake as Arc<dyn TalosApi>,
-    )]))
-    .await;
+    let app = spawn_app_with(vec![watch_cluster(settings, fake as Arc<dyn TalosApi>)]).await;
 
     let (status, body) = app.get_error("/api/clusters/prod/health").await;
 

@@ -164,7 +164,7 @@ async fn the_last_member_list_survives_quorum_loss() {
         }
     });
     let lost = hub
-        .wait_for(|h| h.verdict.level == VerdictLevel::QuorumLost)
+        .wait_for(|h| h.verdict.level == VerdictLevel::QuorumRestorable)
         .await
         .expect("poller runs");
 
@@ -183,4 +183,25 @@ async fn the_last_member_list_survives_quorum_loss() {
     // Without that memory, a fresh poll has no member list to judge.
     let fresh = poll_cluster(&settings, fake.as_ref(), &[]).await;
     assert!(fresh.members.is_empty());
+}
+
+#[tokio::test]
+async fn the_stream_tells_who_else_is_watching() {
+    use talos_dr_shared::{Role, Viewers};
+    let app = spawn_app(FakeTalos::healthy_cluster(1)).await;
+    app.add_user("alice", &[Role::Viewer]).await;
+    app.add_user("bob", &[Role::Operator]).await;
+    let alice = app.sign_in("alice", crate::helpers::TEST_PASSWORD).await;
+    let bob = app.sign_in("bob", crate::helpers::TEST_PASSWORD).await;
+    let viewers = |event: crate::helpers::SseEvent| -> Vec<String> {
+        serde_json::from_str::<Viewers>(&event.data).expect("Viewers").viewers
+    };
+
+    let mut alice_stream = app.open_stream_as(&alice, "/api/clusters/prod/health/stream").await;
+    assert_eq!(viewers(alice_stream.next_named("viewers").await), vec!["alice"]);
+    let bob_stream = app.open_stream_as(&bob, "/api/clusters/prod/health/stream").await;
+    assert_eq!(viewers(alice_stream.next_named("viewers").await), vec!["alice", "bob"]);
+    drop(bob_stream);
+
+    assert_eq!(viewers(alice_stream.next_named("viewers").await), vec!["alice"]);
 }

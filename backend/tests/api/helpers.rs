@@ -4,10 +4,12 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use talos_dr::auth::users::add_user;
 use talos_dr::health::PollSettings;
 use talos_dr::talos::TalosApi;
-use talos_dr::{AppState, watch_cluster};
-use talos_dr_shared::{ClusterHealth, ErrorBody};
+use talos_dr::{AccessSettings, AppState, Storage, WatchedCluster, watch_cluster};
+use talos_dr_shared::{ClusterHealth, ErrorBody, Role, SessionResponse};
+use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
 use crate::fake::FakeTalos;
@@ -27,10 +29,25 @@ static TRACING: LazyLock<()> = LazyLock::new(|| {
     }
 });
 
+/// The password every test user gets.
+pub const TEST_PASSWORD: &str = "a long test password";
+
 pub struct TestApp {
     pub address: String,
+    /// Signed in as `tester`, who holds every role.
     pub http: reqwest::Client,
+    /// The CSRF token of `http`'s session.
+    pub csrf: String,
+    pub storage: Storage,
+    pub data_dir: TempDir,
     server: JoinHandle<()>,
+}
+
+/// A browser-like client: keeps cookies, and knows its session's CSRF token once signed in.
+pub struct Client {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub csrf: Option<String>,
 }
 
 impl Drop for TestApp {
@@ -51,16 +68,29 @@ pub fn settings(cluster: &str, nodes: Vec<String>) -> PollSettings {
 /// The console watching one cluster, `prod`, whose Talos API is `fake`.
 pub async fn spawn_app(fake: Arc<FakeTalos>) -> TestApp {
     let nodes = fake.node_names();
-    spawn_app_with(AppState::new(vec![watch_cluster(
+    spawn_app_with(vec![watch_cluster(
         settings("prod", nodes),
         fake as Arc<dyn TalosApi>,
-    )]))
+    )])
     .await
 }
 
-/// The console serving `state` on 127.0.0.1 and a free port.
-pub async fn spawn_app_with(state: AppState) -> TestApp {
+/// The console watching `clusters` on 127.0.0.1 and a free port, with a fresh database, and a
+/// client signed in as `tester` (every role).
+pub async fn spawn_app_with(clusters: Vec<WatchedCluster>) -> TestApp {
+    spawn_app_with_access(clusters, AccessSettings::default()).await
+}
+
+pub async fn spawn_app_with_access(
+    clusters: Vec<WatchedCluster>,
+    access: AccessSettings,
+) -> TestApp {
     LazyLock::force(&TRACING);
+    let data_dir = tempfile::tempdir().expect("temp data dir");
+    let storage = Storage::open(data_dir.path())
+        .await
+        .expect("database opens");
+    let state = AppState::new(clusters, storage.clone(), access);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
@@ -70,14 +100,60 @@ pub async fn spawn_app_with(state: AppState) -> TestApp {
             .await
             .expect("the console serves");
     });
-    TestApp {
+    let mut app = TestApp {
         address,
         http: reqwest::Client::new(),
+        csrf: String::new(),
+        storage,
+        data_dir,
         server,
-    }
+    };
+    app.add_user("tester", &Role::ALL).await;
+    let tester = app.sign_in("tester", TEST_PASSWORD).await;
+    app.http = tester.http;
+    app.csrf = tester.csrf.expect("signed in");
+    app
 }
 
 impl TestApp {
+    /// Adds a user with `TEST_PASSWORD`.
+    pub async fn add_user(&self, name: &str, roles: &[Role]) {
+        add_user(&self.storage.users, name, roles, Some(TEST_PASSWORD.into()))
+            .await
+            .expect("user added");
+    }
+
+    /// A fresh client with no session.
+    pub fn anonymous(&self) -> Client {
+        Client {
+            address: self.address.clone(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("http client"),
+            csrf: None,
+        }
+    }
+
+    /// A fresh client signed in as `name`.
+    pub async fn sign_in(&self, name: &str, password: &str) -> Client {
+        let mut client = self.anonymous();
+        let response = client.login(name, password).await;
+        assert_eq!(response.status(), 200, "sign-in as {name}");
+        let body: SessionResponse = response.json().await.expect("session body");
+        client.csrf = Some(body.session.csrf_token);
+        client
+    }
+
+    /// `tester`'s client.
+    pub fn tester(&self) -> Client {
+        Client {
+            address: self.address.clone(),
+            http: self.http.clone(),
+            csrf: Some(self.csrf.clone()),
+        }
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.address))
@@ -125,7 +201,11 @@ impl TestApp {
     }
 
     pub async fn open_stream(&self, path: &str) -> SseStream {
-        let response = self.get(path).await;
+        self.open_stream_as(&self.tester(), path).await
+    }
+
+    pub async fn open_stream_as(&self, client: &Client, path: &str) -> SseStream {
+        let response = client.get(path).await;
         assert_eq!(response.status(), 200);
         let content_type = response.headers()["content-type"]
             .to_str()
@@ -139,6 +219,43 @@ impl TestApp {
             body: Box::pin(response.bytes_stream()),
             buffer: String::new(),
         }
+    }
+}
+
+impl Client {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// `POST /api/session` the way the console's own page sends it.
+    pub async fn login(&self, name: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/session"))
+            .header("Origin", &self.address)
+            .json(&serde_json::json!({"username": name, "password": password}))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// A state-changing request as the console's page sends it: same Origin, CSRF header.
+    pub fn send(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self
+            .http
+            .request(method, self.url(path))
+            .header("Origin", &self.address);
+        if let Some(csrf) = &self.csrf {
+            request = request.header("X-CSRF-Token", csrf);
+        }
+        request
     }
 }
 
@@ -190,9 +307,19 @@ impl SseStream {
         .expect("an event arrives in time")
     }
 
+    /// The next event named `name`, skipping others.
+    pub async fn next_named(&mut self, name: &str) -> SseEvent {
+        loop {
+            let event = self.next_event().await;
+            if event.event.as_deref() == Some(name) {
+                return event;
+            }
+        }
+    }
+
+    /// The next `health` event (`viewers` events in between are skipped).
     pub async fn next_health(&mut self) -> ClusterHealth {
-        let event = self.next_event().await;
-        assert_eq!(event.event.as_deref(), Some("health"));
+        let event = self.next_named("health").await;
         serde_json::from_str(&event.data).expect("data is a ClusterHealth")
     }
 }

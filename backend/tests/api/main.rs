@@ -2,10 +2,15 @@
 //! `TalosApi`, or reached for real over mTLS through an in-process gRPC server.
 
 mod assets;
+mod audit;
+mod auth;
+mod authz;
 mod emulated;
+mod evidence;
 mod errors;
 mod fake;
 mod health;
+mod metrics;
 mod helpers;
 mod pki;
 mod startup;

@@ -14,7 +14,11 @@ fn config_for(path: std::path::PathBuf, context: Option<&str>) -> Config {
             talosconfig: path,
             context: context.map(str::to_string),
             nodes: None,
+            talosconfigs: Default::default(),
         }],
+        data_dir: "unused-data-dir".into(),
+        secure_cookies: false,
+        metrics_token: None,
     }
 }
 
@@ -119,4 +123,67 @@ async fn the_binary_refuses_an_unknown_context() {
         )),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn the_first_start_creates_an_admin_and_prints_its_password_once() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("talosconfig");
+    std::fs::write(&path, TestPki::new().talosconfig("prod", &["127.0.0.1".into()], &[])).expect("write");
+    let data_dir = dir.path().join("data");
+    let start = || {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_talos-dr"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .arg("--cluster")
+            .arg(format!("prod={}", path.display()))
+            .env_remove("TALOS_DR_CONFIG")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        command.spawn().expect("serve starts")
+    };
+    let read_until_listening = |mut child: tokio::process::Child| async move {
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut err_lines = tokio::io::BufReader::new(stderr).lines();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = err_lines.next_line().await.expect("read") {
+                if line.contains("console listening") {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the console starts listening");
+        child.kill().await.expect("stop");
+        let mut out = String::new();
+        let mut out_lines = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = out_lines.next_line().await {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    };
+
+    let first = read_until_listening(start()).await;
+    let second = read_until_listening(start()).await;
+
+    let password = first
+        .trim()
+        .strip_prefix("talos-dr: created the first user: admin / ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("first start prints the admin password: {first:?}"))
+        .to_string();
+    assert!(second.is_empty(), "a second start creates nobody: {second:?}");
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&data_dir).expect("data dir").permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the data directory is private");
+    let storage = talos_dr::Storage::open(&data_dir).await.expect("open");
+    let admin = storage.users.find("admin").await.expect("query").expect("admin exists");
+    assert_eq!(admin.roles, vec![talos_dr_shared::Role::Admin]);
+    assert!(talos_dr::auth::password::verify_password(password, Some(admin.password_hash)).await.expect("verify"));
 }

@@ -136,7 +136,11 @@ async fn the_console_polls_a_real_talos_api_from_a_talosconfig() {
             talosconfig: path,
             context: None,
             nodes: None,
+            talosconfigs: Default::default(),
         }],
+        data_dir: "unused-data-dir".into(),
+        secure_cookies: false,
+        metrics_token: None,
     };
     let app = spawn_app_with(talos_dr::watch_clusters(&config).expect("console starts")).await;
 
@@ -156,4 +160,39 @@ async fn the_console_polls_a_real_talos_api_from_a_talosconfig() {
     assert_eq!(polled.machine_type, Some(MachineType::Controlplane));
     assert!(polled.failures.is_empty(), "{:?}", polled.failures);
     assert_eq!(health.members[0].node.as_deref(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
+async fn the_poller_reads_with_the_reader_talosconfig() {
+    use talos_dr::config::RoleTalosconfig;
+    use talos_dr::talos::credentials::TalosRole;
+    let pki = TestPki::new();
+    let node = tls_node::start(&pki, "127.0.0.1").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let endpoints = [node.address.to_string()];
+    let nodes = ["127.0.0.1".to_string()];
+    // The cluster's own talosconfig trusts another CA: polling with it would fail the handshake.
+    let fallback = dir.path().join("admin.talosconfig");
+    std::fs::write(&fallback, TestPki::new().talosconfig("lab", &endpoints, &nodes)).expect("write");
+    let reader = dir.path().join("reader.talosconfig");
+    std::fs::write(&reader, pki.talosconfig("lab", &endpoints, &nodes)).expect("write");
+    let mut config = Config::with_clusters(vec![ClusterConfig {
+        name: "lab".into(),
+        talosconfig: fallback,
+        context: None,
+        nodes: None,
+        talosconfigs: [(TalosRole::Reader, RoleTalosconfig { talosconfig: reader.clone(), context: None })].into(),
+    }]);
+    config.poll_interval = Duration::from_millis(100);
+    config.call_timeout = TIMEOUT;
+    let clusters = talos_dr::watch_clusters(&config).expect("console starts");
+    let credentials = &clusters[0].talos_credentials;
+    assert_eq!(credentials.for_role(TalosRole::Reader).expect("reader").source, reader);
+    assert!(credentials.for_role(TalosRole::Admin).expect("fallback").source.ends_with("admin.talosconfig"));
+    let app = spawn_app_with(clusters).await;
+
+    let health = app.wait_for_health("lab", |_| true).await;
+
+    assert!(health.nodes[0].reachable, "{:?}", health.nodes[0].failures);
+    assert_eq!(health.verdict.level, VerdictLevel::Healthy, "{:?}", health.verdict);
 }

@@ -6,7 +6,9 @@ mod members;
 mod nodes;
 mod status;
 mod theme_switch;
+mod user_menu;
 mod verdict;
+mod viewers;
 
 pub use cluster_picker::ClusterPicker;
 pub use connection::{ConnectionIndicator, StaleNotice};
@@ -14,4 +16,6 @@ pub use members::MembersTable;
 pub use nodes::NodesTable;
 pub use status::StatusTag;
 pub use theme_switch::ThemeSwitch;
+pub use user_menu::UserMenu;
 pub use verdict::{QuorumFacts, VerdictBanner};
+pub use viewers::OtherViewers;

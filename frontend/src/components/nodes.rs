@@ -35,6 +35,7 @@ pub fn NodesTable(health: RwSignal<Option<ClusterHealth>>) -> impl IntoView {
                             <th scope="col">"Talos API"</th>
                             <th scope="col">"etcd service"</th>
                             <th scope="col">"etcd status"</th>
+                            <th scope="col">"Member list as this node sees it"</th>
                             <th scope="col">"Latest service events (UTC)"</th>
                             <th scope="col">"Call failures"</th>
                         </tr>
@@ -204,9 +205,30 @@ fn NodeRow(name: String, health: RwSignal<Option<ClusterHealth>>) -> impl IntoVi
                     <span class="sub">" · "{bytes(s.db_size_in_use)}" in use"</span></div>
                 <div class="kv mono"><span class="k">"raft"</span>{s.raft_index}
                     <span class="k">" term"</span>{s.raft_term}</div>
+                <div class="kv mono" data-testid="etcd-member-id"><span class="k">"member"</span>{s.member_id.clone()}</div>
+                <div class="kv mono" data-testid="etcd-leader">
+                    <span class="k">"leader"</span>
+                    {if s.leader.chars().all(|c| c == '0') { "none seen".to_string() } else { s.leader.clone() }}
+                </div>
             }
             .into_any(),
             None => view! { <div class="muted">"no status"</div> }.into_any(),
+        })
+    };
+
+    let members_seen = move || {
+        row.with(|n| match n.as_ref().and_then(|n| n.members.as_ref()) {
+            Some(list) => view! {
+                <ul class="members-seen" data-testid="members-seen">
+                    {list.iter().map(|m| {
+                        let name = if m.hostname.is_empty() { m.id.clone() } else { m.hostname.clone() };
+                        let learner = m.is_learner.then_some(" (learner)");
+                        view! { <li><span class="strong">{name}</span>" "<span class="mono sub">{m.id.clone()}</span>{learner}</li> }
+                    }).collect_view()}
+                </ul>
+            }
+            .into_any(),
+            None => view! { <span class="muted" data-testid="members-seen">"could not list members"</span> }.into_any(),
         })
     };
 
@@ -228,6 +250,7 @@ fn NodeRow(name: String, health: RwSignal<Option<ClusterHealth>>) -> impl IntoVi
             </td>
             <td class="service-cell">{service_cell}</td>
             <td class="status-cell">{status_cell} <div class="alarms-wrap" data-testid="alarms">{alarms}</div></td>
+            <td class="members-seen-cell">{members_seen}</td>
             <td class="events-cell">{events_cell}</td>
             <td class="failures-cell">{failures}</td>
         </tr>

@@ -7,7 +7,8 @@ fn verdict_memo(health: RwSignal<Option<ClusterHealth>>) -> Memo<Option<HealthVe
     Memo::new(move |_| health.with(|h| h.as_ref().map(|h| h.verdict.clone())))
 }
 
-/// The first thing an SRE reads: healthy / degraded / quorum lost / unknown, why, in words.
+/// The first thing an SRE reads: healthy / degraded / quorum restorable / full recovery needed /
+/// unknown, the quorum arithmetic and the next move, in words; then every finding.
 #[component]
 pub fn VerdictBanner(health: RwSignal<Option<ClusterHealth>>) -> impl IntoView {
     let verdict = verdict_memo(health);
@@ -28,6 +29,25 @@ pub fn VerdictBanner(health: RwSignal<Option<ClusterHealth>>) -> impl IntoView {
             }
         })
     };
+    let findings = move || {
+        verdict.with(|v| {
+            let findings = v.as_ref().map(|v| v.findings.clone()).unwrap_or_default();
+            (!findings.is_empty()).then(|| {
+                view! {
+                    <ul class="findings" data-testid="findings" aria-label="Findings">
+                        {findings.into_iter().map(|f| view! {
+                            <li data-kind=f.kind.as_str()>
+                                <span class="finding-kind">{f.kind.as_str()}</span>": "{f.words}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }
+            })
+        })
+    };
+    let text = move |f: fn(&HealthVerdict) -> String| {
+        move || verdict.with(|v| v.as_ref().map(f).unwrap_or_default())
+    };
     view! {
         <section
             class=move || format!("verdict {}", tone().map_or("tone-unknown", |t| t.class()))
@@ -44,6 +64,12 @@ pub fn VerdictBanner(health: RwSignal<Option<ClusterHealth>>) -> impl IntoView {
                     {move || verdict.with(|v| v.as_ref().map(|v| v.summary.clone()))}
                 </p>
             </div>
+            <p class="quorum-words" data-testid="quorum-words">{text(|v| v.quorum_words.clone())}</p>
+            <p class="next-move">
+                <span class="next-move-label">"Next move: "</span>
+                <span data-testid="verdict-next-move">{text(|v| v.next_move.clone())}</span>
+            </p>
+            {findings}
             {reasons}
         </section>
     }

@@ -4,7 +4,8 @@ use talos_dr_shared::ClusterSummary;
 
 use crate::api::{self, ApiError};
 use crate::components::{
-    ConnectionIndicator, MembersTable, NodesTable, QuorumFacts, StaleNotice, VerdictBanner,
+    ConnectionIndicator, MembersTable, NodesTable, OtherViewers, QuorumFacts, StaleNotice,
+    VerdictBanner,
 };
 use crate::live::HealthWatch;
 
@@ -92,7 +93,10 @@ fn ClusterHealthView(cluster: String) -> impl IntoView {
                     <span class="muted">"Cluster "</span>
                     <span data-testid="cluster-name">{title}</span>
                 </h1>
-                <ConnectionIndicator watch/>
+                <div class="page-head-end">
+                    <OtherViewers watch/>
+                    <ConnectionIndicator watch/>
+                </div>
             </header>
             <Transition fallback=|| view! { <p class="loading">"Loading cluster health…"</p> }>
                 <ErrorBoundary fallback=error_panel>

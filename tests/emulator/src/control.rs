@@ -67,6 +67,7 @@ impl From<FaultError> for ApiError {
         match err {
             FaultError::UnknownNode(_) => ApiError(StatusCode::NOT_FOUND, err.to_string()),
             FaultError::Server(_) => ApiError(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()),
+            FaultError::Etcd { .. } => ApiError(StatusCode::BAD_GATEWAY, err.to_string()),
         }
     }
 }
@@ -132,6 +133,22 @@ async fn corrupt_etcd(
     Ok(ok())
 }
 
+async fn raise_nospace(
+    State(faults): Shared,
+    UrlPath(ip): UrlPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    faults.raise_nospace(parse_ip(&ip)?).await?;
+    Ok(ok())
+}
+
+async fn split_off_etcd(
+    State(faults): Shared,
+    UrlPath(ip): UrlPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    faults.split_off_etcd(parse_ip(&ip)?).await?;
+    Ok(ok())
+}
+
 async fn slow(
     State(faults): Shared,
     UrlPath(ip): UrlPath<String>,
@@ -174,6 +191,8 @@ pub(crate) fn router(faults: Arc<Faults>) -> Router {
         .route("/nodes/{ip}/etcd/kill", post(kill_etcd))
         .route("/nodes/{ip}/etcd/start", post(start_etcd))
         .route("/nodes/{ip}/etcd/corrupt", post(corrupt_etcd))
+        .route("/nodes/{ip}/etcd/nospace", post(raise_nospace))
+        .route("/nodes/{ip}/etcd/split", post(split_off_etcd))
         .route("/nodes/{ip}/slow", post(slow))
         .route("/nodes/{ip}/snapshot/cut", post(cut_snapshot))
         .layer(middleware::from_fn(loopback_only))

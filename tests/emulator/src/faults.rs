@@ -15,6 +15,8 @@ pub enum FaultError {
     UnknownNode(Ipv4Addr),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error("etcd on {node}: {message}")]
+    Etcd { node: String, message: String },
 }
 
 /// One node as the control interface reports it.
@@ -107,6 +109,21 @@ impl Faults {
 
     pub(crate) async fn corrupt_etcd(&self, ip: Ipv4Addr) -> Result<(), FaultError> {
         self.node(ip)?.corrupt_etcd_data().await;
+        Ok(())
+    }
+
+    pub(crate) async fn raise_nospace(&self, ip: Ipv4Addr) -> Result<(), FaultError> {
+        self.node(ip)?
+            .raise_nospace()
+            .await
+            .map_err(|e| FaultError::Etcd {
+                node: ip.to_string(),
+                message: e.to_string(),
+            })
+    }
+
+    pub(crate) async fn split_off_etcd(&self, ip: Ipv4Addr) -> Result<(), FaultError> {
+        self.node(ip)?.split_off_etcd().await;
         Ok(())
     }
 

@@ -54,6 +54,8 @@ pub struct EmulatorOptions {
     pub seed_keys: usize,
     /// Control interface port on 127.0.0.1; 0 picks a free one.
     pub control_port: u16,
+    /// etcd's `--quota-backend-bytes`; a small quota lets `raise_nospace` fill it quickly.
+    pub etcd_quota_bytes: Option<u64>,
 }
 
 impl EmulatorOptions {
@@ -69,6 +71,7 @@ impl EmulatorOptions {
             etcd_volume: EtcdVolume::Directory,
             seed_keys: 0,
             control_port: 0,
+            etcd_quota_bytes: None,
         }
     }
 }
@@ -141,6 +144,7 @@ impl Emulator {
             init_node: opts.init_node,
             etcd_volume: opts.etcd_volume,
             seed_keys: opts.seed_keys,
+            etcd_quota_bytes: opts.etcd_quota_bytes,
         };
         let nodes = node::start_cluster(&spec).await?;
         match Self::serve(opts, nodes.clone()).await {
@@ -331,6 +335,17 @@ impl Emulator {
 
     pub async fn corrupt_etcd(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
         Ok(self.faults.corrupt_etcd(ip).await?)
+    }
+
+    /// Writes through the node's etcd until etcd itself raises its NOSPACE alarm.
+    pub async fn raise_nospace(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
+        Ok(self.faults.raise_nospace(ip).await?)
+    }
+
+    /// Wipes the node's etcd data and bootstraps it as a one-member cluster of its own, as a
+    /// second `talosctl bootstrap` would: the others keep listing its old member.
+    pub async fn split_off_etcd(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
+        Ok(self.faults.split_off_etcd(ip).await?)
     }
 
     pub fn cut_next_snapshot(

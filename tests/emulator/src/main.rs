@@ -52,6 +52,9 @@ struct UpArgs {
     /// Port of the fault-injection interface on 127.0.0.1 (0 = any free port).
     #[arg(long, default_value_t = 0)]
     control_port: u16,
+    /// etcd's --quota-backend-bytes on every member (etcd's default when absent).
+    #[arg(long)]
+    etcd_quota_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -95,6 +98,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         etcd_volume: args.etcd_volume.into(),
         seed_keys: args.seed_keys,
         control_port: args.control_port,
+        etcd_quota_bytes: args.etcd_quota_bytes,
     };
     let emulator = Emulator::start(options).await.with_context(|| {
         format!(

@@ -33,6 +33,8 @@ pub struct ClusterSpec {
     pub etcd_volume: EtcdVolume,
     /// Kubernetes-like keys written once the cluster is healthy.
     pub seed_keys: usize,
+    /// etcd's `--quota-backend-bytes`; `None` keeps etcd's default.
+    pub etcd_quota_bytes: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +102,7 @@ pub async fn start_cluster(spec: &ClusterSpec) -> Result<Vec<Node>, NodeError> {
             etcd_volume: spec.etcd_volume,
             config,
             directory: directory.clone(),
+            etcd_quota_bytes: spec.etcd_quota_bytes,
         })?);
     }
     let fresh = nodes[..spec.nodes]

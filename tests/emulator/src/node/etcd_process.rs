@@ -55,6 +55,9 @@ pub fn spawn(node: &NodeInner, flags: &ClusterFlags) -> std::io::Result<Child> {
             ELECTION_MS,
         ])
         .args(["--logger", "zap", "--log-outputs", "stderr"]);
+    if let Some(quota) = node.etcd_quota_bytes {
+        command.arg(format!("--quota-backend-bytes={quota}"));
+    }
     match flags {
         ClusterFlags::FromDataDir => {
             // etcd insists its own name appears in --initial-cluster even when it is ignored.

@@ -1,11 +1,18 @@
 //! Fault hooks for the control interface and tests: a killed etcd, corrupted etcd data, a
-//! snapshot stream cut short.
+//! full etcd (NOSPACE), an etcd split off into a cluster of its own, a snapshot stream cut short.
 
 use std::path::Path;
 use std::time::Duration;
 
 use super::etcd_service::EtcdStart;
-use super::{ETCD, Node, SnapshotCut, etcd_process, lock};
+use super::service::ServiceState;
+use super::volumes::wipe_contents;
+use super::{ETCD, Node, NodeError, SnapshotCut, etcd_process, lock};
+
+/// One value per put: under etcd's default 1.5 MiB request limit.
+const FILL_VALUE_BYTES: usize = 1 << 20;
+/// etcd's default backend quota, when the cluster was started without one.
+const DEFAULT_QUOTA_BYTES: u64 = 2 << 30;
 
 impl Node {
     /// SIGKILLs the etcd process; the service stays down until `start_etcd` or a reboot.
@@ -53,6 +60,44 @@ impl Node {
             tracing::warn!(node = %self.inner.hostname, path = %db.display(), %error, "cannot corrupt etcd data");
         }
         self.start_etcd().await;
+    }
+
+    /// Puts 1 MiB values through this node's etcd until etcd refuses with "database space
+    /// exceeded": etcd then raises its own NOSPACE alarm for this member.
+    pub async fn raise_nospace(&self) -> Result<(), NodeError> {
+        let quota = self.inner.etcd_quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES);
+        let attempts = quota / FILL_VALUE_BYTES as u64 * 2 + 64;
+        let value = vec![b'x'; FILL_VALUE_BYTES];
+        for i in 0..attempts {
+            let key = format!("/emulator/nospace/{}/{i:08}", self.inner.hostname);
+            match self.inner.local_etcd.put(&key, &value, 0).await {
+                Ok(()) => {}
+                Err(status) if status.message().contains("database space exceeded") => {
+                    return Ok(());
+                }
+                Err(status) => return Err(NodeError::Etcd(status.message().to_string())),
+            }
+        }
+        Err(NodeError::Etcd(format!(
+            "no NOSPACE after {attempts} puts of {FILL_VALUE_BYTES} bytes (quota {quota} bytes)"
+        )))
+    }
+
+    /// Stops etcd, wipes its data and bootstraps a one-member cluster here, as a mistaken second
+    /// `talosctl bootstrap` does: this node lists only itself, the others keep its old member.
+    pub async fn split_off_etcd(&self) {
+        self.stop_etcd_service(ServiceState::Finished, "Service finished successfully")
+            .await;
+        lock(&self.inner.state).etcd_held_down = false;
+        let data = self.inner.volumes.etcd_data();
+        if let Err(error) = wipe_contents(&data) {
+            tracing::warn!(node = %self.inner.hostname, path = %data.display(), %error, "cannot wipe etcd data");
+        }
+        self.inner.kmsg.talos("bootstrapping etcd");
+        self.spawn_etcd_service(EtcdStart::Bootstrap {
+            recover: false,
+            skip_hash_check: false,
+        });
     }
 
     /// The next EtcdSnapshot ends after `after_bytes`, with an error status or silently.

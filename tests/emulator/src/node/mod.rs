@@ -67,6 +67,7 @@ pub(crate) struct NodeInner {
     kmsg: Arc<KernelLog>,
     services: Services,
     local_etcd: EtcdClient,
+    etcd_quota_bytes: Option<u64>,
     state: Mutex<NodeState>,
     /// Wakes an etcd service held down by `kill_etcd`.
     etcd_release: Notify,
@@ -135,6 +136,7 @@ pub(crate) struct NodeSetup {
     pub etcd_volume: EtcdVolume,
     pub config: String,
     pub directory: Directory,
+    pub etcd_quota_bytes: Option<u64>,
 }
 
 impl Node {
@@ -165,6 +167,7 @@ impl Node {
             services: Services::new(kmsg.clone()),
             kmsg,
             local_etcd,
+            etcd_quota_bytes: setup.etcd_quota_bytes,
             state: Mutex::new(NodeState::default()),
             etcd_release: Notify::new(),
             lifecycle: tokio::sync::Mutex::new(()),

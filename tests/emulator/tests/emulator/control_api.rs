@@ -64,3 +64,34 @@ async fn control_interface_stops_and_starts_a_node_api() {
     assert!(body.contains("not-an-ip"), "{body}");
     cluster.stop().await;
 }
+
+#[tokio::test]
+async fn control_interface_fills_etcd_until_it_raises_nospace() {
+    let base = Ipv4Addr::new(127, 0, 3, 50);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut options = talos_emulator::EmulatorOptions::new(1, base, dir.path());
+    options.etcd_quota_bytes = Some(8 << 20);
+    let emulator = talos_emulator::Emulator::start(options).await.expect("emulator starts");
+    let addr = emulator.control_addr();
+
+    let (code, body) = http(addr, "POST", "/nodes/127.0.3.50/etcd/nospace", None).await;
+    assert_eq!(code, 200, "{body}");
+    let mut admin = emulator
+        .client(talos_emulator::Role::Admin, base)
+        .await
+        .expect("admin client");
+    let alarms = admin
+        .etcd_alarm_list(())
+        .await
+        .expect("alarm list")
+        .into_inner();
+    let raised: Vec<i32> = alarms
+        .messages
+        .iter()
+        .flat_map(|m| m.member_alarms.iter().map(|a| a.alarm))
+        .collect();
+    assert_eq!(raised, vec![1], "etcd itself raised NOSPACE: {alarms:?}");
+    let (code, _) = http(addr, "POST", "/nodes/127.0.3.99/etcd/nospace", None).await;
+    assert_eq!(code, 404, "unknown node");
+    emulator.shutdown().await;
+}

@@ -36,6 +36,7 @@ impl TestCluster {
             init_node,
             etcd_volume,
             seed_keys,
+            etcd_quota_bytes: None,
         };
         let nodes = start_cluster(&spec).await.expect("cluster starts");
         TestCluster { nodes, dir }

@@ -1,0 +1,27 @@
+//! Snapshot history storage: where snapshot files live, how they get there, and how one is
+//! proven to restore.
+//!
+//! - [`SnapshotStore`] ([`store`]): a local directory ([`SnapshotStore::local`]) or an
+//!   S3-compatible bucket ([`SnapshotStore::s3`]); keys are generated here
+//!   (`cluster/yyyy/mm/dd/<id>.snapshot`), never taken from a user's file name.
+//! - [`SnapshotStore::ingest`] ([`ingest`]): a stream of chunks → staging file (sha256 and size
+//!   on the way) → trailer and inspector checks → commit; any failure leaves nothing behind.
+//! - [`rehearse`] ([`rehearsal`]): restores a file with `etcdctl snapshot restore`, starts a
+//!   throwaway etcd on loopback and compares what etcd serves with what the inspector read.
+
+pub mod etcd;
+pub mod ingest;
+mod key;
+mod keyspace;
+mod local;
+pub mod rehearsal;
+mod s3;
+pub mod store;
+
+pub use ingest::{ExpectedKind, IngestFailure, IngestOptions, StoredKind, StoredSnapshot};
+pub use rehearsal::{RehearsalOptions, RehearsalReport, ResourceDifference, rehearse};
+pub use s3::S3Settings;
+pub use store::{SnapshotId, SnapshotKey, SnapshotStore, StoreError, StoreKind};
+
+#[cfg(test)]
+mod tests;

@@ -24,7 +24,7 @@ step "build"
 cargo build --locked --workspace --exclude talos-dr-ui --bins --tests
 
 step "unit and integration tests"
-cargo test --locked --workspace --exclude talos-dr-ui 2>&1 | tee "$OUT/cargo-test.log"
+cargo test --locked --no-fail-fast --workspace --exclude talos-dr-ui 2>&1 | tee "$OUT/cargo-test.log"
 
 step "web UI logic tests (host)"
 cargo test --locked -p talos-dr-ui --lib 2>&1 | tee "$OUT/ui-test.log"

@@ -212,6 +212,12 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub metrics_token: Option<String>,
+    /// Directory for stored etcd snapshots [default: <data-dir>/snapshots].
+    #[arg(long, env = "TALOS_DR_SNAPSHOT_DIR", value_name = "DIR")]
+    pub snapshot_dir: Option<PathBuf>,
+    /// Largest snapshot file accepted, in bytes (taken or uploaded) [default: 9 GiB].
+    #[arg(long, env = "TALOS_DR_SNAPSHOT_SIZE_LIMIT", value_name = "BYTES")]
+    pub snapshot_size_limit: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]

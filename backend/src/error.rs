@@ -13,6 +13,7 @@ use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::clusters::ClusterError;
 use crate::health::HealthError;
+use crate::snapshots::api::SnapshotApiError;
 
 /// Every error a handler can return.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,8 @@ pub enum ApiError {
     Auth(#[from] AuthError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotApiError),
     /// The request itself is wrong; the message names the field.
     #[error("{0}")]
     BadRequest(String),
@@ -53,6 +56,7 @@ impl ApiError {
             Self::Auth(e) => auth_status(e),
             Self::Audit(AuditError::BadFilter(_)) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Audit(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::Snapshot(e) => snapshot_status(e),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::UnsupportedBody => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_body"),
             Self::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -91,6 +95,27 @@ fn auth_status(e: &AuthError) -> (StatusCode, &'static str) {
         AuthError::Hashing(_) | AuthError::Store(_) | AuthError::Session(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal")
         }
+    }
+}
+
+fn snapshot_status(e: &SnapshotApiError) -> (StatusCode, &'static str) {
+    match e {
+        SnapshotApiError::NotFound { .. } => (StatusCode::NOT_FOUND, "snapshot_not_found"),
+        SnapshotApiError::NotStored(..) => (StatusCode::CONFLICT, "snapshot_not_stored"),
+        SnapshotApiError::NoHealthyNode(_) => (StatusCode::CONFLICT, "no_healthy_node"),
+        SnapshotApiError::UnknownNode { .. }
+        | SnapshotApiError::BadPage
+        | SnapshotApiError::BadId(_) => {
+            (StatusCode::BAD_REQUEST, "bad_request")
+        }
+        SnapshotApiError::AttemptFailed { .. } => (StatusCode::BAD_GATEWAY, "snapshot_failed"),
+        SnapshotApiError::UploadRefused { .. } => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "snapshot_refused")
+        }
+        SnapshotApiError::Store(_)
+        | SnapshotApiError::History(_)
+        | SnapshotApiError::Credentials(_)
+        | SnapshotApiError::Inspector(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }
 }
 

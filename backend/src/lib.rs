@@ -13,6 +13,7 @@ pub mod clock;
 pub mod clusters;
 pub mod config;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod json;
 pub mod metrics;

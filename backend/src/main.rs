@@ -8,6 +8,7 @@ use talos_dr::audit::{ChainReport, NewAuditEntry};
 use talos_dr::auth::SessionSettings;
 use talos_dr::auth::users::add_user;
 use talos_dr::config::{Config, ServeArgs};
+use talos_dr::snapshots::SnapshotSettings;
 use talos_dr::storage::DEFAULT_DATA_DIR;
 use talos_dr::{AccessSettings, AppState, Storage};
 use talos_dr_shared::Role;
@@ -134,7 +135,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         metrics_token: config.metrics_token.clone(),
     };
-    let state = AppState::new(clusters, storage, access);
+    let mut snapshots = SnapshotSettings::in_data_dir(&config.data_dir);
+    if let Some(dir) = &args.snapshot_dir {
+        snapshots.root = dir.clone();
+    }
+    if let Some(limit) = args.snapshot_size_limit {
+        snapshots.size_limit = limit;
+    }
+    let state = AppState::new(clusters, storage, access).with_snapshots(snapshots);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -15,12 +15,15 @@ use talos_dr_shared::Role;
 
 use crate::auth::guard::{Access, RoutePolicy};
 use crate::error::ApiError;
+use crate::snapshots::{api as snapshots_api, api_read as snapshots_read};
 use crate::state::AppState;
-use crate::{assets, audit, auth, clusters, health, metrics};
+use crate::{assets, audit, auth, clusters, fleet, health, metrics};
 
 /// Any signed-in user: every role includes reading.
 const VIEWER: &[Role] = &[Role::Viewer];
 const ADMIN: &[Role] = &[Role::Admin];
+/// Those who take snapshots and start recoveries.
+const OPERATOR: &[Role] = &[Role::Operator];
 /// The trail shows who did what: for those who approve and those who administer.
 const AUDIT_READERS: &[Role] = &[Role::Approver, Role::Admin];
 
@@ -110,6 +113,77 @@ pub fn route_table() -> Vec<RouteSpec> {
             AnyRole(VIEWER),
             None,
             get(health::routes::stream_health),
+        ),
+        spec(
+            Method::GET,
+            "/api/fleet",
+            AnyRole(VIEWER),
+            None,
+            get(fleet::find_fleet),
+        ),
+        spec(
+            Method::GET,
+            "/api/fleet/stream",
+            AnyRole(VIEWER),
+            None,
+            get(fleet::stream_fleet),
+        ),
+        // Snapshot history: operators write, everyone reads.
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/snapshots",
+            AnyRole(VIEWER),
+            None,
+            get(snapshots_read::list_snapshots),
+        ),
+        spec(
+            Method::POST,
+            "/api/clusters/{cluster}/snapshots",
+            AnyRole(OPERATOR),
+            Some("snapshot_create"),
+            post(snapshots_api::create_snapshot),
+        ),
+        spec(
+            Method::POST,
+            "/api/clusters/{cluster}/snapshots/raw-copy",
+            AnyRole(OPERATOR),
+            Some("snapshot_raw_copy"),
+            post(snapshots_api::create_raw_copy),
+        ),
+        spec(
+            Method::POST,
+            "/api/clusters/{cluster}/snapshots/upload",
+            AnyRole(OPERATOR),
+            Some("snapshot_upload"),
+            post(snapshots_api::upload_snapshot),
+        ),
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/snapshots/{id}",
+            AnyRole(VIEWER),
+            None,
+            get(snapshots_read::find_snapshot),
+        ),
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/snapshots/{id}/download",
+            AnyRole(VIEWER),
+            None,
+            get(snapshots_read::download_snapshot),
+        ),
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/snapshots/{a}/diff/{b}",
+            AnyRole(VIEWER),
+            None,
+            get(snapshots_read::diff_snapshots),
+        ),
+        spec(
+            Method::POST,
+            "/api/clusters/{cluster}/snapshots/{id}/rehearse",
+            AnyRole(OPERATOR),
+            Some("snapshot_rehearse"),
+            post(snapshots_api::rehearse_snapshot),
         ),
         spec(
             Method::GET,

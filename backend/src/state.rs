@@ -8,6 +8,8 @@ use crate::clusters::ClusterError;
 use crate::config::Secret;
 use crate::health::HealthHub;
 use crate::presence::PresenceHub;
+use crate::snapshots::history::SnapshotHistory;
+use crate::snapshots::{SnapshotService, SnapshotSettings};
 use crate::storage::Storage;
 use crate::talos::TalosApi;
 
@@ -55,11 +57,23 @@ struct Shared {
 pub struct AppState {
     clusters: Arc<Vec<WatchedCluster>>,
     shared: Arc<Shared>,
+    snapshots: Arc<SnapshotService>,
 }
 
 impl AppState {
+    /// Snapshots go to `<data-dir>/snapshots` unless [`AppState::with_snapshots`] says otherwise.
     pub fn new(clusters: Vec<WatchedCluster>, storage: Storage, access: AccessSettings) -> Self {
+        let data_dir = storage
+            .path()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let snapshots = SnapshotService::new(
+            SnapshotSettings::in_data_dir(&data_dir),
+            SnapshotHistory::new(storage.pool.clone()),
+        );
         Self {
+            snapshots: Arc::new(snapshots),
             clusters: Arc::new(clusters),
             shared: Arc::new(Shared {
                 storage,
@@ -94,6 +108,17 @@ impl AppState {
             .metrics_token
             .as_ref()
             .map(Secret::expose)
+    }
+
+    /// Replaces the snapshot settings (store root, size limit, rehearsal tools).
+    pub fn with_snapshots(mut self, settings: SnapshotSettings) -> Self {
+        let history = SnapshotHistory::new(self.shared.storage.pool.clone());
+        self.snapshots = Arc::new(SnapshotService::new(settings, history));
+        self
+    }
+
+    pub fn snapshots(&self) -> &SnapshotService {
+        &self.snapshots
     }
 
     pub fn limiter(&self) -> &LoginLimiter {

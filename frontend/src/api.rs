@@ -373,3 +373,312 @@ fn js_text(value: &wasm_bindgen::JsValue) -> String {
         .or_else(|| value.as_string())
         .unwrap_or_else(|| "unknown browser error".into())
 }
+
+// ---- Fleet overview and audit trail ----
+
+/// `GET /api/fleet`: every watched cluster on one line.
+pub async fn find_fleet() -> Result<talos_dr_shared::Fleet, ApiError> {
+    get_json::<talos_dr_shared::Fleet>("/api/fleet", "a fleet overview").await
+}
+
+/// An open `GET /api/fleet/stream` subscription; closes when dropped. The browser reconnects by
+/// itself after a plain disconnect.
+pub struct FleetSubscription {
+    es: EventSource,
+    _on_fleet: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(Event)>,
+}
+
+impl Drop for FleetSubscription {
+    fn drop(&mut self) {
+        self.es.close();
+    }
+}
+
+/// Subscribes to the fleet: `on_fleet` gets every new overview, `Err` when an event cannot be
+/// read or the stream dropped (`None` in the error slot means the stream was lost).
+pub fn subscribe_fleet(
+    on_fleet: impl Fn(Result<talos_dr_shared::Fleet, Option<ApiError>>) + 'static,
+) -> Result<FleetSubscription, ApiError> {
+    let es = EventSource::new("/api/fleet/stream").map_err(|e| ApiError::Stream(js_text(&e)))?;
+    let on_fleet = Rc::new(on_fleet);
+    let deliver = on_fleet.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let parsed = ev
+            .data()
+            .as_string()
+            .ok_or_else(|| "the event carried no text".to_string())
+            .and_then(|text| {
+                serde_json::from_str::<talos_dr_shared::Fleet>(&text).map_err(|e| e.to_string())
+            });
+        deliver(parsed.map_err(|detail| {
+            Some(ApiError::Malformed {
+                what: "a fleet event",
+                detail,
+            })
+        }));
+    });
+    let on_error = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        on_fleet(Err(None));
+        // An expired session shows the sign-in page instead of a stream that never returns.
+        leptos::task::spawn_local(async {
+            let _ = find_session().await;
+        });
+    });
+    es.add_event_listener_with_callback("fleet", on_message.as_ref().unchecked_ref())
+        .map_err(|e| ApiError::Stream(js_text(&e)))?;
+    es.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref())
+        .map_err(|e| ApiError::Stream(js_text(&e)))?;
+    Ok(FleetSubscription {
+        es,
+        _on_fleet: on_message,
+        _on_error: on_error,
+    })
+}
+
+/// Filters of the audit page; empty fields are left out of the query.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub actor: String,
+    pub action: String,
+    pub cluster: String,
+    /// RFC 3339 or milliseconds since the epoch, as the console accepts them.
+    pub since: String,
+    pub until: String,
+    /// Entries older than this `seq` (the previous page's `next_before`).
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+impl AuditQuery {
+    /// The query string for `GET /api/audit`.
+    pub fn to_query_string(&self) -> String {
+        let mut parts = Vec::new();
+        for (key, value) in [
+            ("actor", &self.actor),
+            ("action", &self.action),
+            ("cluster", &self.cluster),
+            ("since", &self.since),
+            ("until", &self.until),
+        ] {
+            let value = value.trim();
+            if !value.is_empty() {
+                parts.push(format!(
+                    "{key}={}",
+                    String::from(js_sys::encode_uri_component(value))
+                ));
+            }
+        }
+        if let Some(before) = self.before {
+            parts.push(format!("before={before}"));
+        }
+        if self.limit > 0 {
+            parts.push(format!("limit={}", self.limit));
+        }
+        parts.join("&")
+    }
+}
+
+/// One page of the audit trail, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AuditPage {
+    pub entries: Vec<talos_dr_shared::AuditEntry>,
+    pub meta: AuditPageMeta,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AuditPageMeta {
+    /// Pass as `before` for the next (older) page; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// `GET /api/audit`: one filtered page of the audit trail (approver or admin).
+pub async fn list_audit_entries(query: &AuditQuery) -> Result<AuditPage, ApiError> {
+    let url = format!("/api/audit?{}", query.to_query_string());
+    get_json::<AuditPage>(&url, "an audit page").await
+}
+
+/// Where the browser downloads the whole audit trail as JSON lines.
+pub const AUDIT_EXPORT_URL: &str = "/api/audit/export";
+
+// ---- Snapshot history ----
+
+/// `GET /api/clusters/{cluster}/snapshots`: newest first, failed attempts included.
+pub async fn list_snapshots(
+    cluster: &str,
+) -> Result<talos_dr_shared::snapshots::SnapshotList, ApiError> {
+    let url = format!("{}/snapshots", cluster_path(cluster));
+    get_json(&url, "a snapshot history").await
+}
+
+/// `GET /api/clusters/{cluster}/snapshots/{id}`: one entry with its contents.
+pub async fn find_snapshot(
+    cluster: &str,
+    id: &str,
+) -> Result<talos_dr_shared::snapshots::SnapshotDetail, ApiError> {
+    let url = format!(
+        "{}/snapshots/{}",
+        cluster_path(cluster),
+        String::from(js_sys::encode_uri_component(id))
+    );
+    get_json(&url, "a snapshot").await
+}
+
+/// `GET .../snapshots/{a}/diff/{b}?page=`: what restoring the older instead of the newer changes.
+pub async fn diff_snapshots(
+    cluster: &str,
+    a: &str,
+    b: &str,
+    page: usize,
+) -> Result<talos_dr_shared::snapshots::SnapshotDiffView, ApiError> {
+    let url = format!(
+        "{}/snapshots/{}/diff/{}?page={page}",
+        cluster_path(cluster),
+        String::from(js_sys::encode_uri_component(a)),
+        String::from(js_sys::encode_uri_component(b))
+    );
+    get_json(&url, "a snapshot comparison").await
+}
+
+/// Where the browser downloads a stored snapshot (its own download shows the progress).
+pub fn snapshot_download_url(cluster: &str, id: &str) -> String {
+    format!(
+        "{}/snapshots/{}/download",
+        cluster_path(cluster),
+        String::from(js_sys::encode_uri_component(id))
+    )
+}
+
+async fn post_snapshot_action(
+    url: &str,
+    body: &impl serde::Serialize,
+) -> Result<talos_dr_shared::snapshots::SnapshotEntry, ApiError> {
+    let response = with_csrf(Request::post(url))
+        .header("Accept", "application/json")
+        .json(body)
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if response.status() == 401 {
+        let error = error_from(response).await;
+        session_gone();
+        return Err(error);
+    }
+    if !response.ok() {
+        return Err(error_from(response).await);
+    }
+    response
+        .json::<talos_dr_shared::snapshots::SnapshotResponse>()
+        .await
+        .map(|r| r.snapshot)
+        .map_err(|e| ApiError::Malformed {
+            what: "a snapshot",
+            detail: e.to_string(),
+        })
+}
+
+/// `POST /api/clusters/{cluster}/snapshots`: takes a snapshot now (from `node`, or a healthy
+/// member the console picks).
+pub async fn create_snapshot(
+    cluster: &str,
+    node: Option<String>,
+) -> Result<talos_dr_shared::snapshots::SnapshotEntry, ApiError> {
+    let url = format!("{}/snapshots", cluster_path(cluster));
+    post_snapshot_action(&url, &talos_dr_shared::snapshots::TakeSnapshotRequest { node }).await
+}
+
+/// `POST .../snapshots/{id}/rehearse`: restores the file into a throwaway etcd.
+pub async fn rehearse_snapshot(
+    cluster: &str,
+    id: &str,
+) -> Result<talos_dr_shared::snapshots::SnapshotEntry, ApiError> {
+    let url = format!(
+        "{}/snapshots/{}/rehearse",
+        cluster_path(cluster),
+        String::from(js_sys::encode_uri_component(id))
+    );
+    post_snapshot_action(&url, &serde_json::json!({})).await
+}
+
+/// An upload in flight; aborted when dropped before it finished.
+pub struct SnapshotUpload {
+    xhr: web_sys::XmlHttpRequest,
+    _on_progress: Closure<dyn FnMut(web_sys::ProgressEvent)>,
+    _on_done: Closure<dyn FnMut(Event)>,
+}
+
+impl SnapshotUpload {
+    pub fn abort(&self) {
+        let _ = self.xhr.abort();
+    }
+}
+
+/// `POST .../snapshots/upload` with the file as the body. `XMLHttpRequest` rather than fetch:
+/// only it reports upload progress. `on_progress(sent, total)` runs as bytes leave; `on_done`
+/// once, with the stored entry or the console's refusal.
+pub fn upload_snapshot(
+    cluster: &str,
+    file: &web_sys::File,
+    on_progress: impl Fn(f64, f64) + 'static,
+    on_done: impl Fn(Result<talos_dr_shared::snapshots::SnapshotEntry, ApiError>) + 'static,
+) -> Result<SnapshotUpload, ApiError> {
+    let url = format!("{}/snapshots/upload", cluster_path(cluster));
+    let xhr = web_sys::XmlHttpRequest::new().map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    xhr.open("POST", &url)
+        .map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    xhr.set_request_header("Accept", "application/json")
+        .map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    xhr.set_request_header("Content-Type", "application/octet-stream")
+        .map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    if let Some(token) = CSRF_TOKEN.with(|t| t.borrow().clone()) {
+        xhr.set_request_header(CSRF_HEADER, &token)
+            .map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    }
+    let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(
+        move |ev: web_sys::ProgressEvent| {
+            if ev.length_computable() {
+                on_progress(ev.loaded(), ev.total());
+            }
+        },
+    );
+    xhr.upload()
+        .map_err(|e| ApiError::Unreachable(js_text(&e)))?
+        .set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    let done_xhr = xhr.clone();
+    let on_done = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        let status = done_xhr.status().unwrap_or(0);
+        let text = done_xhr.response_text().ok().flatten().unwrap_or_default();
+        let result = if status == 0 {
+            Err(ApiError::Unreachable("the upload was interrupted".into()))
+        } else if (200..300).contains(&status) {
+            serde_json::from_str::<talos_dr_shared::snapshots::SnapshotResponse>(&text)
+                .map(|r| r.snapshot)
+                .map_err(|e| ApiError::Malformed {
+                    what: "a snapshot",
+                    detail: e.to_string(),
+                })
+        } else {
+            if status == 401 {
+                session_gone();
+            }
+            Err(match serde_json::from_str::<ErrorBody>(&text) {
+                Ok(body) => ApiError::Console {
+                    status,
+                    code: body.error.code,
+                    message: body.error.message,
+                },
+                Err(_) => ApiError::Status { status },
+            })
+        };
+        on_done(result);
+    });
+    xhr.set_onloadend(Some(on_done.as_ref().unchecked_ref()));
+    xhr.send_with_opt_blob(Some(file))
+        .map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    Ok(SnapshotUpload {
+        xhr,
+        _on_progress: on_progress,
+        _on_done: on_done,
+    })
+}

@@ -6,9 +6,11 @@ use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::path;
 use talos_dr_shared::SessionInfo;
 
+use crate::access::can_read_audit;
 use crate::api;
 use crate::components::{ClusterPicker, ThemeSwitch, UserMenu};
-use crate::pages::{ClusterHealthPage, HomePage, LoginPage, NotFound};
+use crate::pages::{AuditPage, ClusterHealthPage, FleetPage, HomePage, LoginPage, NotFound};
+use crate::pages::{SnapshotDiffPage, SnapshotEntryPage, SnapshotsPage};
 use crate::session::{SessionState, SessionStatus, login_path};
 
 #[component]
@@ -86,6 +88,10 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
                 <span class="brand-mark" aria-hidden="true">"◆"</span>
                 "talos-dr"
             </A>
+            <nav class="main-nav" aria-label="Console">
+                <A href="/fleet">"Fleet"</A>
+                {can_read_audit(&info).then(|| view! { <A href="/audit" attr:data-testid="nav-audit">"Audit"</A> })}
+            </nav>
             <ClusterPicker clusters/>
             <div class="topbar-end">
                 <ThemeSwitch/>
@@ -96,6 +102,11 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("/") view=HomePage/>
                 <Route path=path!("/clusters/:name") view=ClusterHealthPage/>
+                <Route path=path!("/clusters/:name/snapshots") view=SnapshotsPage/>
+                <Route path=path!("/clusters/:name/snapshots/:id") view=SnapshotEntryPage/>
+                <Route path=path!("/clusters/:name/snapshots/:a/diff/:b") view=SnapshotDiffPage/>
+                <Route path=path!("/fleet") view=FleetPage/>
+                <Route path=path!("/audit") view=AuditPage/>
                 <Route path=path!("/login") view=|| view! { <Redirect path="/"/> }/>
             </Routes>
         </div>

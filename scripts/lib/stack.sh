@@ -48,7 +48,12 @@ login_password() {
 # DATA_DIR and waits for its API to answer (401 without a session counts as an answer).
 start_console() {
   local listen="$1" talosconfig="$2" context="$3" log="$4" data="$5"
+  # Least privilege: health polls with os:reader, snapshots with os:etcd:backup, and only
+  # recovery steps with os:admin (the emulator's talosconfig holds one context per role).
   ./target/debug/talos-dr serve --listen "$listen" --cluster "emulated=$talosconfig#$context" \
+    --cluster-credential "emulated:reader=$talosconfig#emulated-reader" \
+    --cluster-credential "emulated:etcd_backup=$talosconfig#emulated-etcd-backup" \
+    --cluster-credential "emulated:admin=$talosconfig#emulated-admin" \
     --data-dir "$data" >"$log" 2>&1 &
   STACK_PIDS+=($!)
   local i

@@ -4,10 +4,13 @@
 
 pub mod access;
 pub mod error;
+pub mod fleet;
 pub mod health;
 pub mod quorum;
+pub mod snapshots;
 
 pub use access::{AuditEntry, CSRF_HEADER, LoginRequest, Role, SessionInfo, SessionResponse, UserSummary, Viewers};
 pub use error::ErrorBody;
+pub use fleet::{Fleet, FleetCluster};
 pub use health::*;
 pub use quorum::Quorum;

@@ -80,6 +80,44 @@ test("stream updates change the page in place: one member down, then quorum lost
   assert.deepEqual(problems, []);
 });
 
+test("the evidence board points out a NOSPACE alarm and a split member list, with the next move", async () => {
+  const { page, problems } = await openPage(browser);
+  await openHealthy(page);
+  assert.equal(await page.locator('[data-testid="findings"]').count(), 0, "no findings on a healthy cluster");
+  assert.equal(
+    await page.locator('[data-testid="verdict-next-move"]').textContent(),
+    "nothing to fix; keep taking etcd snapshots",
+  );
+  const seen = page.locator('tr[data-testid="node-127.0.1.4"] [data-testid="members-seen"]');
+  assert.match(await seen.textContent(), /sees\s*cp-1, cp-2, cp-3/);
+
+  mock.setScenario("nospace");
+  await page.locator('[data-testid="verdict"][data-level="degraded"]').waitFor({ timeout: 5_000 });
+  assert.match(
+    await page.locator('[data-testid="findings"]').textContent(),
+    /NOSPACE alarm on member 8e9e05c52164694d on cp-1 \(127\.0\.1\.2\)/,
+  );
+  assert.match(
+    await page.locator('[data-testid="verdict-next-move"]').textContent(),
+    /talosctl -n 127\.0\.1\.2 etcd alarm disarm/,
+  );
+
+  mock.setScenario("split_member_lists");
+  await page.locator('[data-testid="findings"] li[data-kind="split member lists"]').waitFor({ timeout: 5_000 });
+  assert.equal(
+    await page.locator('[data-testid="findings"] li[data-kind="split member lists"]').textContent(),
+    "split member lists: member lists disagree: 127.0.1.2 sees 3 (cp-1, cp-2, cp-3); 127.0.1.3 sees 3 (cp-1, cp-2, cp-3); 127.0.1.4 sees 1 (cp-3)",
+  );
+  assert.match(await seen.textContent(), /sees\s*cp-3$/);
+  assert.equal(
+    await page.locator('[data-testid="quorum-words"]').textContent(),
+    "3 members, 2 healthy, quorum needs 2: holds, one more failure loses it",
+  );
+  assert.match(await page.locator('[data-testid="verdict-next-move"]').textContent(), /^quorum holds: fix the split/);
+  await screenshotBothThemes(page, "mock-split-member-lists");
+  assert.deepEqual(problems, []);
+});
+
 test("a dropped stream marks the data stale and keeps it; it goes live again by itself", async () => {
   const { page, problems } = await openPage(browser);
   await openHealthy(page);

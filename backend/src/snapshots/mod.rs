@@ -9,18 +9,25 @@
 //! - [`rehearse`] ([`rehearsal`]): restores a file with `etcdctl snapshot restore`, starts a
 //!   throwaway etcd on loopback and compares what etcd serves with what the inspector read.
 
+pub mod api;
+mod api_error;
+pub mod api_read;
+pub mod commands;
 pub mod etcd;
+pub mod history;
 pub mod ingest;
 mod key;
 mod keyspace;
 mod local;
 pub mod rehearsal;
 mod s3;
+pub mod service;
 pub mod store;
 
 pub use ingest::{ExpectedKind, IngestFailure, IngestOptions, StoredKind, StoredSnapshot};
 pub use rehearsal::{RehearsalOptions, RehearsalReport, ResourceDifference, rehearse};
 pub use s3::S3Settings;
+pub use service::{SnapshotService, SnapshotSettings};
 pub use store::{SnapshotId, SnapshotKey, SnapshotStore, StoreError, StoreKind};
 
 #[cfg(test)]

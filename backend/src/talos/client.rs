@@ -11,14 +11,19 @@ use std::time::Duration;
 use async_trait::async_trait;
 use talos_api::cosi::resource::state_client::StateClient;
 use talos_api::cosi::resource::{GetOptions, GetRequest};
-use talos_api::machine::EtcdMemberListRequest;
+use futures::StreamExt;
+use talos_api::machine::{EtcdMemberListRequest, EtcdSnapshotRequest, ReadRequest};
 use talos_api::machine::machine_service_client::MachineServiceClient;
 use talos_api::{MAX_MESSAGE_SIZE, with_node};
 use talos_dr_shared::{EtcdAlarm, EtcdMember, EtcdMemberStatus, EtcdService, MachineType};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Status};
 
-use super::{TalosApi, TalosContext, TalosEndpoint, TalosError, mapping};
+use super::{ByteStream, TalosApi, TalosContext, TalosEndpoint, TalosError, mapping};
+
+/// How long a whole file transfer (a snapshot of a large database) may take; the per-call
+/// timeout only bounds the wait for the node's first answer.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// A channel could not be set up for an endpoint (the TLS material or the address is unusable).
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +130,14 @@ impl TalosClient {
         MachineServiceClient::new(channel).max_decoding_message_size(MAX_MESSAGE_SIZE)
     }
 
+    /// A request whose deadline covers a whole file transfer.
+    fn transfer_request<T>(&self, message: T, node: &str) -> Result<tonic::Request<T>, Status> {
+        let mut request =
+            with_node(message, node).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        request.set_timeout(TRANSFER_TIMEOUT);
+        Ok(request)
+    }
+
     fn request<T>(&self, message: T, node: &str) -> Result<tonic::Request<T>, Status> {
         let mut request =
             with_node(message, node).map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -200,6 +213,54 @@ impl TalosApi for TalosClient {
             .await?;
         mapping::etcd_alarms(reply.into_inner())
     }
+
+    async fn etcd_snapshot(&self, node: &str) -> Result<ByteStream, TalosError> {
+        let reply = self
+            .call(node, "EtcdSnapshot", |ch| async move {
+                let request = self.transfer_request(EtcdSnapshotRequest {}, node)?;
+                self.machine(ch).etcd_snapshot(request).await
+            })
+            .await?;
+        Ok(data_stream(reply.into_inner(), "EtcdSnapshot"))
+    }
+
+    async fn read_file(&self, node: &str, path: &str) -> Result<ByteStream, TalosError> {
+        let reply = self
+            .call(node, "Read", |ch| async move {
+                let request = self.transfer_request(
+                    ReadRequest {
+                        path: path.to_string(),
+                    },
+                    node,
+                )?;
+                self.machine(ch).read(request).await
+            })
+            .await?;
+        Ok(data_stream(reply.into_inner(), "Read"))
+    }
+}
+
+/// The chunks of a `stream common.Data` reply; a status mid-stream, or an error apid puts in a
+/// chunk's metadata, ends it as a `TalosError`.
+fn data_stream(
+    stream: tonic::Streaming<talos_api::common::Data>,
+    method: &'static str,
+) -> ByteStream {
+    stream
+        .map(move |item| match item {
+            Ok(data) => match data.metadata {
+                Some(meta) if !meta.error.is_empty() => {
+                    tracing::debug!(method, error = %meta.error, "Talos stream reported an error");
+                    Err(TalosError::Refused("the node reported an error mid-stream".into()))
+                }
+                _ => Ok(bytes::Bytes::from(data.bytes)),
+            },
+            Err(status) => {
+                tracing::debug!(method, code = ?status.code(), message = status.message(), "Talos stream failed");
+                Err(classify(&status, method, false))
+            }
+        })
+        .boxed()
 }
 
 /// Turns a gRPC status into words for the console. Raw status text stays in the debug log: it

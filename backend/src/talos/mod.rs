@@ -7,6 +7,7 @@ mod mapping;
 pub mod talosconfig;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use talos_dr_shared::{EtcdAlarm, EtcdMember, EtcdMemberStatus, EtcdService, MachineType};
 
 pub use client::{TalosClient, TalosClientError};
@@ -28,7 +29,21 @@ pub trait TalosApi: Send + Sync + 'static {
     async fn etcd_status(&self, node: &str) -> Result<EtcdMemberStatus, TalosError>;
     /// `EtcdAlarmList` through the node's local member.
     async fn etcd_alarms(&self, node: &str) -> Result<Vec<EtcdAlarm>, TalosError>;
+    /// `EtcdSnapshot`: the node's etcd snapshot (bbolt image plus sha256 trailer), as it streams.
+    /// Clients that cannot take snapshots answer `Refused`.
+    async fn etcd_snapshot(&self, node: &str) -> Result<ByteStream, TalosError> {
+        let _ = node;
+        Err(TalosError::Refused("snapshots are not supported by this client".into()))
+    }
+    /// `Read`: the raw bytes of one file on the node, as they stream.
+    async fn read_file(&self, node: &str, path: &str) -> Result<ByteStream, TalosError> {
+        let _ = (node, path);
+        Err(TalosError::Refused("file reads are not supported by this client".into()))
+    }
 }
+
+/// File bytes from a node, chunk by chunk; an error ends the stream.
+pub type ByteStream = BoxStream<'static, Result<bytes::Bytes, TalosError>>;
 
 /// A failed Talos call. `Display` is worded for the console: short, and never the raw status
 /// text of the node (that is logged where the call is made).

@@ -35,7 +35,6 @@ pub fn NodesTable(health: RwSignal<Option<ClusterHealth>>) -> impl IntoView {
                             <th scope="col">"Talos API"</th>
                             <th scope="col">"etcd service"</th>
                             <th scope="col">"etcd status"</th>
-                            <th scope="col">"Member list as this node sees it"</th>
                             <th scope="col">"Latest service events (UTC)"</th>
                             <th scope="col">"Call failures"</th>
                         </tr>
@@ -205,10 +204,9 @@ fn NodeRow(name: String, health: RwSignal<Option<ClusterHealth>>) -> impl IntoVi
                     <span class="sub">" · "{bytes(s.db_size_in_use)}" in use"</span></div>
                 <div class="kv mono"><span class="k">"raft"</span>{s.raft_index}
                     <span class="k">" term"</span>{s.raft_term}</div>
-                <div class="kv mono" data-testid="etcd-member-id"><span class="k">"member"</span>{s.member_id.clone()}</div>
-                <div class="kv mono" data-testid="etcd-leader">
+                <div class="kv" data-testid="etcd-leader" title=format!("member {} follows leader {}", s.member_id, s.leader)>
                     <span class="k">"leader"</span>
-                    {if s.leader.chars().all(|c| c == '0') { "none seen".to_string() } else { s.leader.clone() }}
+                    {leader_name(n.as_ref(), &s.leader)}
                 </div>
             }
             .into_any(),
@@ -219,16 +217,17 @@ fn NodeRow(name: String, health: RwSignal<Option<ClusterHealth>>) -> impl IntoVi
     let members_seen = move || {
         row.with(|n| match n.as_ref().and_then(|n| n.members.as_ref()) {
             Some(list) => view! {
-                <ul class="members-seen" data-testid="members-seen">
-                    {list.iter().map(|m| {
+                <div class="kv members-seen" data-testid="members-seen">
+                    <span class="k">"sees"</span>
+                    {list.iter().enumerate().map(|(i, m)| {
                         let name = if m.hostname.is_empty() { m.id.clone() } else { m.hostname.clone() };
                         let learner = m.is_learner.then_some(" (learner)");
-                        view! { <li><span class="strong">{name}</span>" "<span class="mono sub">{m.id.clone()}</span>{learner}</li> }
+                        view! { {(i > 0).then_some(", ")}<span title=m.id.clone()>{name}{learner}</span> }
                     }).collect_view()}
-                </ul>
+                </div>
             }
             .into_any(),
-            None => view! { <span class="muted" data-testid="members-seen">"could not list members"</span> }.into_any(),
+            None => view! { <div class="kv muted" data-testid="members-seen">"cannot list members"</div> }.into_any(),
         })
     };
 
@@ -249,12 +248,21 @@ fn NodeRow(name: String, health: RwSignal<Option<ClusterHealth>>) -> impl IntoVi
                 </div>
             </td>
             <td class="service-cell">{service_cell}</td>
-            <td class="status-cell">{status_cell} <div class="alarms-wrap" data-testid="alarms">{alarms}</div></td>
-            <td class="members-seen-cell">{members_seen}</td>
+            <td class="status-cell">{status_cell} {members_seen} <div class="alarms-wrap" data-testid="alarms">{alarms}</div></td>
             <td class="events-cell">{events_cell}</td>
             <td class="failures-cell">{failures}</td>
         </tr>
     }
+}
+
+/// The leader as this node names it: the hostname from its own member list, else the ID.
+fn leader_name(node: Option<&NodeHealth>, leader: &str) -> String {
+    if leader.chars().all(|c| c == '0') {
+        return "none seen".into();
+    }
+    node.and_then(|n| n.members.as_ref())
+        .and_then(|list| list.iter().find(|m| m.id == leader && !m.hostname.is_empty()))
+        .map_or_else(|| leader.to_string(), |m| m.hostname.clone())
 }
 
 fn event_line(e: &ServiceEvent) -> impl IntoView + use<> {

@@ -16,8 +16,21 @@ pub fn VerdictBanner(health: RwSignal<Option<ClusterHealth>>) -> impl IntoView {
     let level = move || verdict.with(|v| v.as_ref().map(|v| v.level.as_str()).unwrap_or("unknown"));
     let reasons = move || {
         verdict.with(|v| {
-            let reasons = v.as_ref().map(|v| v.reasons.clone()).unwrap_or_default();
-            if reasons.is_empty() {
+            // Findings are listed on their own just above; the rest are the members' reasons.
+            let reasons: Vec<String> = v
+                .as_ref()
+                .map(|v| {
+                    v.reasons
+                        .iter()
+                        .filter(|r| !v.findings.iter().any(|f| &f.words == *r))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default();
+            let has_findings = v.as_ref().is_some_and(|v| !v.findings.is_empty());
+            if reasons.is_empty() && has_findings {
+                ().into_any()
+            } else if reasons.is_empty() {
                 view! { <p class="no-findings">"No findings: every member is healthy and agrees."</p> }.into_any()
             } else {
                 view! {

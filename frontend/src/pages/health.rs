@@ -8,8 +8,9 @@ use crate::components::{
     VerdictBanner,
 };
 use crate::live::HealthWatch;
+use crate::pages::FleetPage;
 
-/// `/`: the health of the first watched cluster, so a single-cluster console opens on it.
+/// `/`: the fleet when the console watches several clusters; otherwise the one cluster's health.
 #[component]
 pub fn HomePage() -> impl IntoView {
     let clusters = expect_context::<LocalResource<Result<Vec<ClusterSummary>, ApiError>>>();
@@ -17,7 +18,10 @@ pub fn HomePage() -> impl IntoView {
         <Transition fallback=|| view! { <main class="page"><p class="loading">"Loading clusters…"</p></main> }>
             <ErrorBoundary fallback=error_page>
                 {move || Suspend::new(async move {
-                    clusters.await.map(|list| match list.into_iter().next() {
+                    clusters.await.map(|list| {
+                        let several = list.len() > 1;
+                        match list.into_iter().next() {
+                        Some(_) if several => view! { <FleetPage/> }.into_any(),
                         Some(first) => view! { <ClusterHealthView cluster=first.name/> }.into_any(),
                         None => view! {
                             <main class="page">
@@ -27,7 +31,7 @@ pub fn HomePage() -> impl IntoView {
                             </main>
                         }
                         .into_any(),
-                    })
+                    }})
                 })}
             </ErrorBoundary>
         </Transition>
@@ -86,6 +90,7 @@ fn ClusterHealthView(cluster: String) -> impl IntoView {
     });
 
     let title = cluster.clone();
+    let snapshots_href = format!("/clusters/{cluster}/snapshots");
     view! {
         <main class="page" data-testid="health-page" data-cluster=cluster>
             <header class="page-head">
@@ -94,6 +99,7 @@ fn ClusterHealthView(cluster: String) -> impl IntoView {
                     <span data-testid="cluster-name">{title}</span>
                 </h1>
                 <div class="page-head-end">
+                    <a class="button" href=snapshots_href data-testid="snapshots-link">"Snapshots"</a>
                     <OtherViewers watch/>
                     <ConnectionIndicator watch/>
                 </div>

@@ -94,13 +94,16 @@ pub(super) fn find(
         let views: Vec<String> = lists
             .iter()
             .map(|(node, l)| {
-                let names: Vec<&str> = l.iter().map(member_name).collect();
+                let mut names: Vec<&str> = l.iter().map(member_name).collect();
+                names.sort_unstable();
                 format!("{node} sees {} ({})", l.len(), names.join(", "))
             })
             .collect();
+        // The finding names the first node that disagrees with the cluster's list.
+        let odd = lists.iter().find(|(_, l)| !same_ids(l, base)).map(|(node, _)| *node);
         out.push(Finding::new(
             FindingKind::SplitMemberLists,
-            None,
+            odd,
             None,
             format!("member lists disagree: {}", views.join("; ")),
         ));

@@ -46,6 +46,14 @@ fn healthy_node(n: u8, members: &[EtcdMember]) -> NodeHealth {
     }
 }
 
+fn service(n: &mut NodeHealth) -> &mut EtcdService {
+    n.etcd_service.as_mut().expect("the node reports its etcd service")
+}
+
+fn status(n: &mut NodeHealth) -> &mut EtcdMemberStatus {
+    n.etcd_status.as_mut().expect("the node reports etcd status")
+}
+
 fn cluster() -> (Vec<EtcdMember>, Vec<NodeHealth>) {
     let members: Vec<_> = (2..=4).map(member).collect();
     let nodes = (2..=4).map(|n| healthy_node(n, &members)).collect();
@@ -89,9 +97,9 @@ fn two_killed_is_restorable_even_without_member_lists() {
             s.state = ServiceState::Failed;
         }
     }
-    nodes[0].etcd_service.as_mut().map(|s| s.health = ServiceHealth::Unhealthy);
+    service(&mut nodes[0]).health = ServiceHealth::Unhealthy;
     // The survivor's etcd runs but has lost its leader.
-    nodes[0].etcd_status.as_mut().map(|s| s.leader = format_member_id(0));
+    status(&mut nodes[0]).leader = format_member_id(0);
     let (members, v) = assess(&nodes, &remembered);
     assert_eq!(v.level, VerdictLevel::QuorumRestorable, "{v:?}");
     assert_eq!(members.len(), 3);
@@ -163,7 +171,7 @@ fn healthy_and_degraded_quorum_words() {
     assert_eq!(v.next_move, "nothing to fix; keep taking etcd snapshots");
     assert!(v.findings.is_empty(), "{:?}", v.findings);
     nodes[2].etcd_status = None;
-    nodes[2].etcd_service.as_mut().map(|s| s.state = ServiceState::Failed);
+    service(&mut nodes[2]).state = ServiceState::Failed;
     let (_, v) = assess(&nodes, &[]);
     assert_eq!(v.level, VerdictLevel::Degraded);
     assert_eq!(v.quorum_words, "3 members, 2 healthy, quorum needs 2: holds, one more failure loses it");
@@ -176,11 +184,11 @@ fn wiped_members_need_full_recovery() {
     for n in &mut nodes {
         n.members = None;
     }
-    nodes[0].etcd_status.as_mut().map(|s| s.leader = format_member_id(0));
-    nodes[0].etcd_service.as_mut().map(|s| s.health = ServiceHealth::Unhealthy);
+    status(&mut nodes[0]).leader = format_member_id(0);
+    service(&mut nodes[0]).health = ServiceHealth::Unhealthy;
     for n in &mut nodes[1..] {
         n.etcd_status = None;
-        n.etcd_service.as_mut().map(|s| s.state = ServiceState::Preparing);
+        service(n).state = ServiceState::Preparing;
     }
     let (members, v) = assess(&nodes, &remembered);
     assert_eq!(v.level, VerdictLevel::FullRecoveryNeeded, "{v:?}");
@@ -197,12 +205,12 @@ fn one_restorable_and_one_unreachable_is_unknown_until_reached() {
         n.members = None;
         n.etcd_status = None;
     }
-    nodes[0].etcd_service.as_mut().map(|s| s.state = ServiceState::Preparing);
-    nodes[1].etcd_service.as_mut().map(|s| s.state = ServiceState::Preparing);
+    service(&mut nodes[0]).state = ServiceState::Preparing;
+    service(&mut nodes[1]).state = ServiceState::Preparing;
     nodes[2] = NodeHealth { reachable: false, etcd_service: None, ..nodes[2].clone() };
     let (_, v) = assess(&nodes, &remembered);
     assert_eq!(v.level, VerdictLevel::FullRecoveryNeeded, "two wiped of three cannot be outvoted: {v:?}");
-    nodes[1].etcd_service.as_mut().map(|s| s.state = ServiceState::Waiting);
+    service(&mut nodes[1]).state = ServiceState::Waiting;
     let (_, v) = assess(&nodes, &remembered);
     assert_eq!(v.level, VerdictLevel::Unknown, "{v:?}");
     assert_eq!(v.quorum_words, "3 members, 0 healthy, 1 cannot be asked, quorum needs 2: cannot tell");
@@ -215,10 +223,8 @@ fn split_member_list_names_who_sees_what() {
     // 127.0.0.4 was bootstrapped again: it runs a one-member cluster of its own.
     let stray = EtcdMember { id: format_member_id(0xff), ..members[2].clone() };
     nodes[2].members = Some(vec![stray.clone()]);
-    nodes[2].etcd_status.as_mut().map(|s| {
-        s.member_id = stray.id.clone();
-        s.leader = stray.id.clone();
-    });
+    status(&mut nodes[2]).member_id = stray.id.clone();
+    status(&mut nodes[2]).leader = stray.id.clone();
     let (out, v) = assess(&nodes, &[]);
     assert_eq!(v.level, VerdictLevel::Degraded, "{v:?}");
     assert_eq!(
@@ -249,7 +255,7 @@ fn learner_no_leader_and_memberless_machine_are_findings() {
     };
     members.push(ghost);
     let mut nodes: Vec<_> = (2..=4).map(|n| healthy_node(n, &members)).collect();
-    nodes[1].etcd_status.as_mut().map(|s| s.leader = format_member_id(0));
+    status(&mut nodes[1]).leader = format_member_id(0);
     let (_, v) = assess(&nodes, &[]);
     let k = kinds(&v);
     assert!(k.contains(&FindingKind::Learner), "{k:?}");
@@ -287,4 +293,34 @@ fn verdict_levels_serialize_in_snake_case() {
     let json = serde_json::to_string(&[VerdictLevel::QuorumRestorable, VerdictLevel::FullRecoveryNeeded]).expect("serializes");
     assert_eq!(json, r#"["quorum_restorable","full_recovery_needed"]"#);
     assert_eq!(VerdictLevel::FullRecoveryNeeded.as_str(), "full recovery needed");
+}
+
+#[test]
+fn a_node_bootstrapped_again_keeps_its_member_id_but_not_its_cluster() {
+    let (members, mut nodes) = cluster();
+    nodes[2].members = Some(vec![members[2].clone()]);
+    status(&mut nodes[2]).leader = members[2].id.clone();
+    let (out, v) = assess(&nodes, &[]);
+    assert_eq!(v.level, VerdictLevel::Degraded, "{v:?}");
+    assert_eq!(v.quorum.healthy, 2);
+    let cp4 = out.iter().find(|m| m.member.hostname == "cp-4").expect("cp-4 listed");
+    assert_eq!(
+        cp4.reason.as_deref(),
+        Some("etcd on 127.0.0.4 sees 1 member(s), the cluster has 3: it runs apart from the cluster")
+    );
+    assert_eq!(kinds(&v), vec![FindingKind::SplitMemberLists, FindingKind::LeaderDisagreement]);
+    assert_eq!(v.findings[1].words, "127.0.0.4 follows leader 00000000000000a4, most nodes follow 00000000000000a2");
+}
+
+#[test]
+fn the_split_next_move_names_the_node_apart() {
+    let (members, mut nodes) = cluster();
+    nodes[2].members = Some(vec![members[2].clone()]);
+    let (_, v) = assess(&nodes, &[]);
+    assert_eq!(v.findings[0].node.as_deref(), Some("127.0.0.4"));
+    assert_eq!(
+        v.next_move,
+        "quorum holds: fix the split: 127.0.0.4 runs etcd apart from the cluster; remove its stale member, \
+         reset 127.0.0.4 (wipe EPHEMERAL) and let it rejoin as a new member"
+    );
 }

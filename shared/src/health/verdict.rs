@@ -37,7 +37,7 @@ struct Judgement {
     restorable: bool,
 }
 
-fn judge_member(member: &EtcdMember, node: Option<&NodeHealth>) -> Judgement {
+fn judge_member(member: &EtcdMember, node: Option<&NodeHealth>, cluster: &[EtcdMember]) -> Judgement {
     let verdict = |state, reason: String, up, restorable| Judgement { state, reason: Some(reason), up, restorable };
     let Some(node) = node else {
         return verdict(MemberState::Unknown, "no polled node matches this member".into(), false, false);
@@ -78,6 +78,23 @@ fn judge_member(member: &EtcdMember, node: Option<&NodeHealth>) -> Judgement {
         return verdict(
             MemberState::Unhealthy,
             format!("etcd on {} runs member {}, not this one", node.node, status.member_id),
+            false,
+            false,
+        );
+    }
+    // Same member ID, different cluster: a node bootstrapped again gets the ID back (etcd derives
+    // it from the peer URL and cluster token), so only its member list gives it away.
+    if let Some(seen) = &node.members
+        && (seen.len() != cluster.len() || seen.iter().any(|m| !cluster.iter().any(|c| c.id == m.id)))
+    {
+        return verdict(
+            MemberState::Unhealthy,
+            format!(
+                "etcd on {} sees {} member(s), the cluster has {}: it runs apart from the cluster",
+                node.node,
+                seen.len(),
+                cluster.len()
+            ),
             false,
             false,
         );
@@ -166,7 +183,7 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
         .iter()
         .map(|member| {
             let node = member_node(member, nodes);
-            let judgement = judge_member(member, node);
+            let judgement = judge_member(member, node, &base);
             let listed_by = lists
                 .iter()
                 .filter(|(_, l)| l.iter().any(|m| m.id == member.id))
@@ -190,7 +207,8 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
     let voters: Vec<&(MemberHealth, Judgement)> = judged.iter().filter(|(m, _)| !m.member.is_learner).collect();
     let up = voters.iter().filter(|(_, j)| j.up).count() as u32;
     let unknown = voters.iter().filter(|(m, _)| m.state == MemberState::Unknown).count() as u32;
-    let restorable: Vec<MemberHealth> = voters.iter().filter(|(_, j)| j.restorable).map(|(m, _)| m.clone()).collect();
+    let mut restorable: Vec<MemberHealth> = voters.iter().filter(|(_, j)| j.restorable).map(|(m, _)| m.clone()).collect();
+    restorable.sort_by(|a, b| a.node.cmp(&b.node));
     let learners = (judged.len() - voters.len()) as u32;
     let quorum = Quorum::new(voters.len() as u32, up);
 
@@ -302,10 +320,10 @@ fn degraded_move(members: &[MemberHealth], findings: &[Finding]) -> String {
         .iter()
         .find(|f| matches!(f.kind, FindingKind::SplitMemberLists | FindingKind::ExtraMember | FindingKind::UnknownMember))
     {
+        let node = f.node.as_deref().unwrap_or("the node whose list differs");
         return format!(
-            "quorum holds: fix the split: the node whose list differs runs a separate etcd; \
-             remove its stale member, reset it and let it rejoin ({})",
-            f.words
+            "quorum holds: fix the split: {node} runs etcd apart from the cluster; remove its stale member, \
+             reset {node} (wipe EPHEMERAL) and let it rejoin as a new member"
         );
     }
     if let Some(m) = members.iter().find(|m| m.state != MemberState::Healthy && !m.member.is_learner) {

@@ -337,7 +337,8 @@ impl Emulator {
         Ok(self.faults.corrupt_etcd(ip).await?)
     }
 
-    /// Writes through the node's etcd until etcd itself raises its NOSPACE alarm.
+    /// Writes through the node's etcd until etcd itself raises a NOSPACE alarm (for whichever
+    /// members' backends crossed the quota first).
     pub async fn raise_nospace(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
         Ok(self.faults.raise_nospace(ip).await?)
     }

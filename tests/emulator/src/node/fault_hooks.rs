@@ -63,7 +63,8 @@ impl Node {
     }
 
     /// Puts 1 MiB values through this node's etcd until etcd refuses with "database space
-    /// exceeded": etcd then raises its own NOSPACE alarm for this member.
+    /// exceeded". etcd raises NOSPACE itself, for each member whose backend crossed the quota
+    /// (every member checks as it applies, so it need not be this node's).
     pub async fn raise_nospace(&self) -> Result<(), NodeError> {
         let quota = self.inner.etcd_quota_bytes.unwrap_or(DEFAULT_QUOTA_BYTES);
         let attempts = quota / FILL_VALUE_BYTES as u64 * 2 + 64;

@@ -71,7 +71,9 @@ async fn control_interface_fills_etcd_until_it_raises_nospace() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut options = talos_emulator::EmulatorOptions::new(1, base, dir.path());
     options.etcd_quota_bytes = Some(8 << 20);
-    let emulator = talos_emulator::Emulator::start(options).await.expect("emulator starts");
+    let emulator = talos_emulator::Emulator::start(options)
+        .await
+        .expect("emulator starts");
     let addr = emulator.control_addr();
 
     let (code, body) = http(addr, "POST", "/nodes/127.0.3.50/etcd/nospace", None).await;

@@ -1,0 +1,427 @@
+//! The snapshot routes that write: take a snapshot, take a raw copy, upload a file, rehearse.
+//! Reads (list, entry, download, diff) are in [`super::api_read`].
+//!
+//! Every attempt leaves a history row: a stored file with what the inspector found, or a failed
+//! attempt with its reason and no object.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use bytes::Bytes;
+use futures::Stream;
+use talos_dr_shared::MemberState;
+use talos_dr_shared::snapshots::{
+    RawCopyRequest, RehearsalResult, ResourceKeys, SnapshotEntry, SnapshotEntryKind,
+    SnapshotFigures, SnapshotResponse, SnapshotTrigger, SnapshotVerdictSummary,
+    TakeSnapshotRequest,
+};
+use talos_dr_snapshot::Restorability;
+
+use super::history::HistoryRow;
+pub use super::api_error::{SnapshotApiError, check_id, stored_row};
+use super::ingest::{ExpectedKind, IngestOptions, StoredKind, StoredSnapshot};
+use super::store::SnapshotId;
+use super::{commands, rehearsal};
+use crate::audit::AuditDetail;
+use crate::auth::CurrentUser;
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::json::AppJson;
+use crate::state::{AppState, WatchedCluster};
+use crate::talos::credentials::TalosRole;
+use crate::talos::{TalosApi, TalosClient};
+
+/// How long the node may take to start sending; the transfer itself may take much longer.
+const FIRST_ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A Talos client with `role`'s credentials; a cluster configured without talosconfigs (a test
+/// fake) is asked through its one client.
+fn talos_for(
+    cluster: &WatchedCluster,
+    role: TalosRole,
+) -> Result<Arc<dyn TalosApi>, SnapshotApiError> {
+    match cluster.talos_credentials.for_role(role) {
+        Some(ctx) => TalosClient::new(ctx, FIRST_ANSWER_TIMEOUT)
+            .map(|c| Arc::new(c) as Arc<dyn TalosApi>)
+            .map_err(|e| SnapshotApiError::Credentials(e.to_string())),
+        None => Ok(cluster.talos.clone()),
+    }
+}
+
+/// The user's node if it is a control-plane node of the cluster; else a healthy member from the
+/// latest poll, a follower when there is one (a snapshot loads the member it is taken from).
+fn pick_node(cluster: &WatchedCluster, asked: Option<String>) -> Result<String, SnapshotApiError> {
+    if let Some(node) = asked {
+        if !cluster.control_plane_nodes.contains(&node) {
+            return Err(SnapshotApiError::UnknownNode {
+                cluster: cluster.name.clone(),
+                node,
+            });
+        }
+        return Ok(node);
+    }
+    let health = cluster
+        .health
+        .latest()
+        .ok_or_else(|| SnapshotApiError::NoHealthyNode("no health poll has finished yet".into()))?;
+    let healthy: Vec<_> = health
+        .members
+        .iter()
+        .filter(|m| m.state == MemberState::Healthy)
+        .filter_map(|m| m.node.clone().map(|n| (n, m.is_leader)))
+        .collect();
+    healthy
+        .iter()
+        .find(|(_, leader)| !leader)
+        .or_else(|| healthy.first())
+        .map(|(n, _)| n.clone())
+        .ok_or_else(|| SnapshotApiError::NoHealthyNode("no member is healthy".into()))
+}
+
+fn verdict_summary(stored: &StoredSnapshot) -> SnapshotVerdictSummary {
+    let restorability = match stored.verdict.restorability {
+        Restorability::Restores => "restores",
+        Restorability::RestoresOnlyWithSkipHashCheck => "restores_only_with_skip_hash_check",
+        Restorability::WillNotRestore => "will_not_restore",
+    };
+    let reason = match stored.kind {
+        StoredKind::RawCopy => Some(
+            "raw copy of the database file: may not be consistent, restores only with skip-hash-check"
+                .to_string(),
+        ),
+        StoredKind::Snapshot => stored.verdict.reason.clone(),
+    };
+    SnapshotVerdictSummary {
+        restorability: restorability.into(),
+        reason,
+    }
+}
+
+fn resources(stored: &StoredSnapshot) -> Vec<ResourceKeys> {
+    stored
+        .contents
+        .resources
+        .iter()
+        .map(|r| ResourceKeys {
+            resource: r.resource.clone(),
+            keys: r.keys,
+            value_bytes: r.value_bytes,
+            namespaces: r.namespaces.clone(),
+        })
+        .collect()
+}
+
+/// What one attempt is: who, where, why, what kind.
+struct Attempt<'a> {
+    cluster: &'a str,
+    node: Option<String>,
+    user: &'a CurrentUser,
+    trigger: SnapshotTrigger,
+    kind: SnapshotEntryKind,
+    expected: ExpectedKind,
+}
+
+impl Attempt<'_> {
+    fn entry(&self, id: &SnapshotId, taken_at_ms: i64) -> SnapshotEntry {
+        let mut entry = SnapshotEntry {
+            id: id.as_str().to_string(),
+            cluster: self.cluster.to_string(),
+            node: self.node.clone(),
+            taken_by: self.user.username.clone(),
+            taken_at_ms,
+            trigger: self.trigger,
+            kind: self.kind,
+            stored_as: None,
+            failure: None,
+            size: None,
+            sha256: None,
+            figures: None,
+            live_keys: None,
+            verdict: None,
+            rehearsal: None,
+            talosctl: String::new(),
+        };
+        entry.talosctl = commands::for_entry(&entry);
+        entry
+    }
+
+    /// Records a failure that happened before any byte arrived (the node refused the call).
+    async fn record_failure(
+        &self,
+        state: &AppState,
+        reason: String,
+    ) -> Result<SnapshotEntry, SnapshotApiError> {
+        let id = SnapshotId::random();
+        let mut entry = self.entry(&id, now_ms());
+        entry.failure = Some(reason);
+        state
+            .snapshots()
+            .history
+            .insert(&HistoryRow {
+                entry: entry.clone(),
+                object_key: None,
+                resources: Vec::new(),
+            })
+            .await?;
+        Ok(entry)
+    }
+
+    /// Streams `chunks` into the store and records the outcome, stored or failed.
+    async fn ingest<S, E>(
+        &self,
+        state: &AppState,
+        chunks: S,
+    ) -> Result<SnapshotEntry, SnapshotApiError>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: fmt::Display,
+    {
+        let service = state.snapshots();
+        let store = service.store().await?;
+        let id = SnapshotId::random();
+        let taken_at_ms = now_ms();
+        let options = IngestOptions {
+            cluster: self.cluster.to_string(),
+            expected: self.expected,
+            size_limit: service.settings.size_limit,
+            taken_at_ms,
+            id: id.clone(),
+        };
+        let mut entry = self.entry(&id, taken_at_ms);
+        let outcome = store.ingest(chunks, &options).await;
+        let (object_key, resources) = match &outcome {
+            Ok(stored) => {
+                entry.size = Some(stored.size);
+                entry.sha256 = Some(stored.sha256.clone());
+                entry.figures = Some(SnapshotFigures {
+                    hash: format!("{:x}", stored.status.hash),
+                    revision: stored.status.revision,
+                    total_keys: stored.status.total_key_entries,
+                    total_size: stored.status.total_size,
+                });
+                entry.live_keys = Some(stored.contents.live_keys);
+                entry.verdict = Some(verdict_summary(stored));
+                entry.stored_as =
+                    (self.kind == SnapshotEntryKind::Upload).then_some(match stored.kind {
+                        StoredKind::Snapshot => SnapshotEntryKind::Snapshot,
+                        StoredKind::RawCopy => SnapshotEntryKind::RawCopy,
+                    });
+                entry.talosctl = commands::for_entry(&entry);
+                (Some(stored.key.as_str().to_string()), resources(stored))
+            }
+            Err(failure) => {
+                entry.failure = Some(failure.to_string());
+                (None, Vec::new())
+            }
+        };
+        let row = HistoryRow {
+            entry: entry.clone(),
+            object_key,
+            resources,
+        };
+        if let Err(e) = service.history.insert(&row).await {
+            // A stored file nobody can find in the history is only clutter.
+            if let Ok(stored) = &outcome
+                && let Err(delete) = store.delete(&stored.key).await
+            {
+                tracing::warn!(key = %stored.key, error = %delete, "cannot remove a snapshot whose history row failed");
+            }
+            return Err(e.into());
+        }
+        Ok(entry)
+    }
+}
+
+fn detail(entry: &SnapshotEntry) -> Extension<AuditDetail> {
+    let mut parameters = BTreeMap::new();
+    if let Some(node) = &entry.node {
+        parameters.insert("node".to_string(), node.clone());
+    }
+    parameters.insert(
+        "kind".to_string(),
+        super::history::kind_str(entry.kind).to_string(),
+    );
+    if let Some(failure) = &entry.failure {
+        parameters.insert("failure".to_string(), failure.clone());
+    }
+    Extension(AuditDetail {
+        target: Some(entry.id.clone()),
+        parameters,
+    })
+}
+
+type Created = (StatusCode, Extension<AuditDetail>, Json<SnapshotResponse>);
+
+/// The response for a recorded attempt: 201 with the entry, or the failure as an error (the
+/// history lists it either way). The audit entry names the attempt in both cases.
+fn created(entry: SnapshotEntry, upload: bool) -> ApiResult<Created> {
+    match entry.failure.clone() {
+        None => Ok((
+            StatusCode::CREATED,
+            detail(&entry),
+            Json(SnapshotResponse { snapshot: entry }),
+        )),
+        Some(reason) => {
+            let id = entry.id;
+            Err(if upload {
+                SnapshotApiError::UploadRefused { id, reason }
+            } else {
+                SnapshotApiError::AttemptFailed { id, reason }
+            }
+            .into())
+        }
+    }
+}
+
+/// `POST /api/clusters/{cluster}/snapshots`: EtcdSnapshot from a healthy node, streamed into the
+/// store with the `os:etcd:backup` credential.
+#[tracing::instrument(name = "create_snapshot", skip(state, user, body))]
+pub async fn create_snapshot(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(cluster): Path<String>,
+    body: Bytes,
+) -> ApiResult<Created> {
+    let watched = state.cluster(&cluster)?;
+    // The body is optional: no body (or `{}`) lets the console pick the node.
+    let request: TakeSnapshotRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TakeSnapshotRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?
+    };
+    let asked = request.node;
+    let node = pick_node(watched, asked)?;
+    let talos = talos_for(watched, TalosRole::EtcdBackup)?;
+    let attempt = Attempt {
+        cluster: &cluster,
+        node: Some(node.clone()),
+        user: &user,
+        trigger: SnapshotTrigger::Manual,
+        kind: SnapshotEntryKind::Snapshot,
+        expected: ExpectedKind::Snapshot,
+    };
+    let entry = match talos.etcd_snapshot(&node).await {
+        Ok(stream) => attempt.ingest(&state, stream).await?,
+        Err(e) => {
+            attempt
+                .record_failure(&state, format!("EtcdSnapshot on node {node}: {e}"))
+                .await?
+        }
+    };
+    created(entry, false)
+}
+
+/// `POST /api/clusters/{cluster}/snapshots/raw-copy`: the member's database file read with the
+/// admin credential, for when etcd cannot answer a snapshot call.
+#[tracing::instrument(name = "create_raw_copy", skip(state, user, request))]
+pub async fn create_raw_copy(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(cluster): Path<String>,
+    AppJson(request): AppJson<RawCopyRequest>,
+) -> ApiResult<Created> {
+    let watched = state.cluster(&cluster)?;
+    let node = pick_node(watched, Some(request.node))?;
+    let talos = talos_for(watched, TalosRole::Admin)?;
+    let attempt = Attempt {
+        cluster: &cluster,
+        node: Some(node.clone()),
+        user: &user,
+        trigger: SnapshotTrigger::Manual,
+        kind: SnapshotEntryKind::RawCopy,
+        expected: ExpectedKind::RawCopy,
+    };
+    let entry = match talos.read_file(&node, commands::ETCD_DATABASE_PATH).await {
+        Ok(stream) => attempt.ingest(&state, stream).await?,
+        Err(e) => {
+            attempt
+                .record_failure(
+                    &state,
+                    format!("Read {} on node {node}: {e}", commands::ETCD_DATABASE_PATH),
+                )
+                .await?
+        }
+    };
+    created(entry, false)
+}
+
+/// `POST /api/clusters/{cluster}/snapshots/upload`: the request body is the file, streamed into
+/// the store and inspected before it is listed. No file name is used.
+#[tracing::instrument(name = "upload_snapshot", skip(state, user, body))]
+pub async fn upload_snapshot(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(cluster): Path<String>,
+    body: Body,
+) -> ApiResult<Created> {
+    state.cluster(&cluster)?;
+    let attempt = Attempt {
+        cluster: &cluster,
+        node: None,
+        user: &user,
+        trigger: SnapshotTrigger::Upload,
+        kind: SnapshotEntryKind::Upload,
+        expected: ExpectedKind::Upload,
+    };
+    let entry = attempt.ingest(&state, body.into_data_stream()).await?;
+    created(entry, true)
+}
+
+/// `POST /api/clusters/{cluster}/snapshots/{id}/rehearse`: restores the file into a throwaway
+/// etcd and marks the entry with the time and the result.
+#[tracing::instrument(name = "rehearse_snapshot", skip(state))]
+pub async fn rehearse_snapshot(
+    State(state): State<AppState>,
+    Path((cluster, id)): Path<(String, String)>,
+) -> ApiResult<(Extension<AuditDetail>, Json<SnapshotResponse>)> {
+    state.cluster(&cluster)?;
+    let (row, key) = stored_row(&state, &cluster, &id, "rehearse").await?;
+    let service = state.snapshots();
+    let store = service.store().await.map_err(SnapshotApiError::from)?;
+    let local = store
+        .staging_dir()
+        .join(format!("{}.rehearsal", SnapshotId::random().as_str()));
+    store
+        .download(&key, &local)
+        .await
+        .map_err(SnapshotApiError::from)?;
+    let raw = row.entry.kind == SnapshotEntryKind::RawCopy
+        || row.entry.stored_as == Some(SnapshotEntryKind::RawCopy);
+    let options = rehearsal::RehearsalOptions {
+        expected_sha256: row.entry.sha256.clone(),
+        ..service.settings.rehearsal.clone()
+    };
+    let at_ms = now_ms();
+    let report = rehearsal::rehearse(&local, raw, &options).await;
+    super::store::remove_quietly(&local).await;
+    let mut problems = report.differences.clone();
+    if let Some(error) = &report.error {
+        problems.insert(0, error.clone());
+    }
+    let result = RehearsalResult {
+        at_ms,
+        passed: report.passed,
+        problems,
+        took_ms: report.took_ms,
+    };
+    service
+        .history
+        .set_rehearsal(&id, &result)
+        .await
+        .map_err(SnapshotApiError::from)?;
+    let mut entry = row.entry;
+    entry.rehearsal = Some(result);
+    let mut audit = detail(&entry);
+    audit
+        .0
+        .parameters
+        .insert("passed".into(), report.passed.to_string());
+    Ok((audit, Json(SnapshotResponse { snapshot: entry })))
+}

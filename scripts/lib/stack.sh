@@ -2,12 +2,14 @@
 # tests. Sourced, not run. Every process started here is stopped by stop_stack (trap it).
 
 STACK_PIDS=()
+# Where cargo put the debug binaries (CARGO_TARGET_DIR moves them).
+BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/debug"
 
 # start_emulator STATE_DIR BASE_IP NODES: starts the emulator and waits until its cluster is healthy.
 start_emulator() {
   local state="$1" base_ip="$2" nodes="$3"
   rm -rf "$state"; mkdir -p "$state"
-  ./target/debug/talos-emulator up --nodes "$nodes" --state-dir "$state" --base-ip "$base_ip" \
+  "$BIN_DIR"/talos-emulator up --nodes "$nodes" --state-dir "$state" --base-ip "$base_ip" \
     >"$state/emulator.log" 2>&1 &
   STACK_PIDS+=($!)
   local i
@@ -34,7 +36,7 @@ create_users() {
     local args=()
     IFS=, read -ra role_list <<<"$roles"
     for role in "${role_list[@]}"; do args+=(--role "$role"); done
-    password="$(./target/debug/talos-dr user add "$name" "${args[@]}" --data-dir "$data" 2>>"$logins.log")"
+    password="$("$BIN_DIR"/talos-dr user add "$name" "${args[@]}" --data-dir "$data" 2>>"$logins.log")"
     printf '%s %s %s\n' "$name" "$password" "$roles" >>"$logins"
   done
 }
@@ -50,7 +52,7 @@ start_console() {
   local listen="$1" talosconfig="$2" context="$3" log="$4" data="$5"
   # Least privilege: health polls with os:reader, snapshots with os:etcd:backup, and only
   # recovery steps with os:admin (the emulator's talosconfig holds one context per role).
-  ./target/debug/talos-dr serve --listen "$listen" --cluster "emulated=$talosconfig#$context" \
+  "$BIN_DIR"/talos-dr serve --listen "$listen" --cluster "emulated=$talosconfig#$context" \
     --cluster-credential "emulated:reader=$talosconfig#emulated-reader" \
     --cluster-credential "emulated:etcd_backup=$talosconfig#emulated-etcd-backup" \
     --cluster-credential "emulated:admin=$talosconfig#emulated-admin" \

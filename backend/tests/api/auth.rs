@@ -358,3 +358,35 @@ async fn admins_add_users_who_can_then_sign_in() {
         body.error.message
     );
 }
+
+#[tokio::test]
+async fn a_session_cookie_replayed_after_sign_out_is_refused() {
+    let app = spawn_app(FakeTalos::healthy_cluster(1)).await;
+    app.add_user("alice", &[Role::Viewer]).await;
+    let mut client = app.anonymous();
+    let response = client.login("alice", TEST_PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    let cookie = session_cookie(&response).expect("a session cookie");
+    let stolen = cookie.split(';').next().expect("name=value").to_string();
+    let login: SessionResponse = response.json().await.expect("session");
+    client.csrf = Some(login.session.csrf_token);
+
+    // Someone copies the cookie while the session is alive: it works for them too.
+    let thief = reqwest::Client::new();
+    let replay = |thief: &reqwest::Client| {
+        thief
+            .get(format!("{}/api/clusters", app.address))
+            .header("Cookie", stolen.clone())
+            .send()
+    };
+    assert_eq!(replay(&thief).await.expect("sent").status(), 200);
+
+    let out = client.send(Method::DELETE, "/api/session").send().await.expect("sent");
+    assert_eq!(out.status(), 204);
+
+    // After sign-out the server has forgotten the session: the copied cookie is worthless.
+    let after = replay(&thief).await.expect("sent");
+    assert_eq!(after.status(), 401);
+    let body: ErrorBody = after.json().await.expect("error shape");
+    assert!(!body.error.message.is_empty());
+}

@@ -1,10 +1,13 @@
 //! Load benchmark: the real console on loopback with an in-process fake Talos cluster, 500
-//! browsers reading the health JSON at once and 500 open health streams. Prints the JSON
-//! latency (p50/p99) and how long one health change takes to reach every stream, then stops.
+//! viewers reading the health JSON while 500 health streams stay open. Prints the JSON latency
+//! (p50/p99) twice: with every viewer reading once a second (a page's refresh rate), and with
+//! every viewer reading back to back (a burst: 500 requests always in flight, so the latency is
+//! mostly queueing); then how long one health change takes to reach every stream. Stops by
+//! itself.
 //!
-//! `cargo run --release -p talos-dr --example load [-- --viewers N --streams N --requests N]`
-//! (scripts/bench-load.sh). Client and console share the machine's cores, so the figures are a
-//! worst case for the console.
+//! `cargo run --release -p talos-dr --example load [-- --viewers N --streams N --requests N
+//! --seconds N]` (scripts/bench-load.sh). Client and console share the machine's cores, so the
+//! figures are a worst case for the console.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,7 +61,9 @@ impl FakeCluster {
     fn etcd_up(&self, node: &str) -> Result<u8, TalosError> {
         let n = index(node)?;
         if n == NODES && self.down.load(Ordering::Relaxed) {
-            return Err(TalosError::Refused("etcd not running (connection refused)".into()));
+            return Err(TalosError::Refused(
+                "etcd not running (connection refused)".into(),
+            ));
         }
         Ok(n)
     }
@@ -76,8 +81,16 @@ impl TalosApi for FakeCluster {
         let n = index(node)?;
         let failed = n == NODES && self.down.load(Ordering::Relaxed);
         Ok(Some(EtcdService {
-            state: if failed { ServiceState::Failed } else { ServiceState::Running },
-            health: if failed { ServiceHealth::Unhealthy } else { ServiceHealth::Healthy },
+            state: if failed {
+                ServiceState::Failed
+            } else {
+                ServiceState::Running
+            },
+            health: if failed {
+                ServiceHealth::Unhealthy
+            } else {
+                ServiceHealth::Healthy
+            },
             health_message: String::new(),
             events: vec![],
         }))
@@ -111,8 +124,10 @@ impl TalosApi for FakeCluster {
 struct Args {
     viewers: usize,
     streams: usize,
-    /// Health reads per viewer.
+    /// Health reads per viewer in the burst.
     requests: usize,
+    /// Seconds of one read per viewer per second.
+    seconds: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -120,6 +135,7 @@ fn parse_args() -> anyhow::Result<Args> {
         viewers: 500,
         streams: 500,
         requests: 20,
+        seconds: 10,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -132,7 +148,10 @@ fn parse_args() -> anyhow::Result<Args> {
             "--viewers" => args.viewers = value.clamp(1, 5000),
             "--streams" => args.streams = value.clamp(1, 5000),
             "--requests" => args.requests = value.clamp(1, 1000),
-            other => bail!("unknown flag {other:?} (use --viewers, --streams, --requests)"),
+            "--seconds" => args.seconds = value.clamp(1, 60),
+            other => {
+                bail!("unknown flag {other:?} (use --viewers, --streams, --requests, --seconds)")
+            }
         }
     }
     Ok(args)
@@ -148,6 +167,68 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// `viewers` concurrent readers, `rounds` reads each: every `pace` (spread over the first
+/// interval so they do not all fire together), or back to back without a pace. Returns every
+/// latency, sorted, and the wall time.
+async fn read_health(
+    http: &reqwest::Client,
+    url: &str,
+    viewers: usize,
+    rounds: usize,
+    pace: Option<Duration>,
+) -> anyhow::Result<(Vec<Duration>, Duration)> {
+    let started = Instant::now();
+    let readers: Vec<_> = (0..viewers)
+        .map(|i| {
+            let http = http.clone();
+            let url = url.to_string();
+            tokio::spawn(async move {
+                let mut ticker = pace.map(|every| {
+                    let offset = every.mul_f64(i as f64 / viewers as f64);
+                    let mut t =
+                        tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
+                    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    t
+                });
+                let mut took = Vec::with_capacity(rounds);
+                for _ in 0..rounds {
+                    if let Some(ticker) = ticker.as_mut() {
+                        ticker.tick().await;
+                    }
+                    let t = Instant::now();
+                    let response = http.get(&url).send().await?;
+                    let status = response.status();
+                    response.bytes().await?;
+                    if !status.is_success() {
+                        bail!("health answered HTTP {status}");
+                    }
+                    took.push(t.elapsed());
+                }
+                Ok(took)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(viewers * rounds);
+    for reader in readers {
+        latencies.extend(reader.await??);
+    }
+    let wall = started.elapsed();
+    latencies.sort();
+    Ok((latencies, wall))
+}
+
+fn report(what: &str, sorted: &[Duration], wall: Duration) {
+    println!(
+        "{what}: {} requests in {:.2} s ({:.0} req/s): p50 {}, p99 {}, max {}",
+        sorted.len(),
+        wall.as_secs_f64(),
+        sorted.len() as f64 / wall.as_secs_f64(),
+        ms(percentile(sorted, 50.0)),
+        ms(percentile(sorted, 99.0)),
+        ms(percentile(sorted, 100.0)),
+    );
 }
 
 #[tokio::main]
@@ -173,7 +254,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let hub = watched.health.clone();
     let data_dir = tempfile::tempdir().context("temporary data directory")?;
     let storage = Storage::open(data_dir.path()).await?;
-    add_user(&storage.users, "bench", &[Role::Viewer], Some(PASSWORD.into())).await?;
+    add_user(
+        &storage.users,
+        "bench",
+        &[Role::Viewer],
+        Some(PASSWORD.into()),
+    )
+    .await?;
     let state = AppState::new(vec![watched], storage, AccessSettings::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -245,45 +332,33 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("{} event streams open and live", args.streams);
 
-    // 500 viewers reading the health JSON at once, while the streams stay open.
+    // 500 viewers reading the health JSON, while the streams stay open.
     let health_url = format!("{base}/api/clusters/bench/health");
-    let started = Instant::now();
-    let readers: Vec<_> = (0..args.viewers)
-        .map(|_| {
-            let http = http.clone();
-            let url = health_url.clone();
-            let requests = args.requests;
-            tokio::spawn(async move {
-                let mut took = Vec::with_capacity(requests);
-                for _ in 0..requests {
-                    let t = Instant::now();
-                    let response = http.get(&url).send().await?;
-                    let status = response.status();
-                    response.bytes().await?;
-                    if !status.is_success() {
-                        anyhow::bail!("health answered HTTP {status}");
-                    }
-                    took.push(t.elapsed());
-                }
-                Ok(took)
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(args.viewers * args.requests);
-    for reader in readers {
-        latencies.extend(reader.await??);
-    }
-    let wall = started.elapsed();
-    latencies.sort();
-    println!(
-        "health JSON: {} requests from {} concurrent viewers in {:.2} s ({:.0} req/s): p50 {}, p99 {}, max {}",
-        latencies.len(),
+    let (latencies, wall) = read_health(
+        &http,
+        &health_url,
         args.viewers,
-        wall.as_secs_f64(),
-        latencies.len() as f64 / wall.as_secs_f64(),
-        ms(percentile(&latencies, 50.0)),
-        ms(percentile(&latencies, 99.0)),
-        ms(percentile(&latencies, 100.0)),
+        args.seconds,
+        Some(Duration::from_secs(1)),
+    )
+    .await?;
+    report(
+        &format!(
+            "health JSON, {} viewers each reading once a second",
+            args.viewers
+        ),
+        &latencies,
+        wall,
+    );
+    let (latencies, wall) =
+        read_health(&http, &health_url, args.viewers, args.requests, None).await?;
+    report(
+        &format!(
+            "health JSON, {} viewers reading back to back (burst)",
+            args.viewers
+        ),
+        &latencies,
+        wall,
     );
 
     // One health change: etcd stops on a node; the next poll publishes it to every stream.
@@ -302,7 +377,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("the console never published the change")?;
     let mut arrivals = Vec::with_capacity(args.streams);
     for stream in streams {
-        let seen = stream.await?.context("a stream ended before the change arrived")?;
+        let seen = stream
+            .await?
+            .context("a stream ended before the change arrived")?;
         arrivals.push(seen.saturating_duration_since(published));
     }
     arrivals.sort();

@@ -52,8 +52,16 @@ pub async fn stream_fleet(
     // matters, the fleet is rebuilt from every hub each time.
     let mut changes = Vec::new();
     for cluster in state.clusters() {
-        changes.push(WatchStream::new(cluster.health.subscribe()).map(|_| ()).boxed());
-        changes.push(WatchStream::new(cluster.presence.subscribe()).map(|_| ()).boxed());
+        changes.push(
+            WatchStream::new(cluster.health.subscribe())
+                .map(|_| ())
+                .boxed(),
+        );
+        changes.push(
+            WatchStream::new(cluster.presence.subscribe())
+                .map(|_| ())
+                .boxed(),
+        );
     }
     let first = futures::stream::once(futures::future::ready(()));
     let events = first
@@ -74,5 +82,6 @@ pub async fn stream_fleet(
         });
     let remaining = u64::try_from(user.expires_at_ms.saturating_sub(now_ms())).unwrap_or(0);
     let until_session_ends = tokio::time::sleep(Duration::from_millis(remaining));
-    Sse::new(events.take_until(until_session_ends)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    Sse::new(events.take_until(until_session_ends))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }

@@ -588,6 +588,16 @@ pub async fn create_snapshot(
     post_snapshot_action(&url, &talos_dr_shared::snapshots::TakeSnapshotRequest { node }).await
 }
 
+/// `POST .../snapshots/raw-copy`: reads the member's database file from `node` (disaster only:
+/// may not be consistent, restores only with skip-hash-check).
+pub async fn create_raw_copy(
+    cluster: &str,
+    node: String,
+) -> Result<talos_dr_shared::snapshots::SnapshotEntry, ApiError> {
+    let url = format!("{}/snapshots/raw-copy", cluster_path(cluster));
+    post_snapshot_action(&url, &talos_dr_shared::snapshots::RawCopyRequest { node }).await
+}
+
 /// `POST .../snapshots/{id}/rehearse`: restores the file into a throwaway etcd.
 pub async fn rehearse_snapshot(
     cluster: &str,
@@ -680,5 +690,52 @@ pub fn upload_snapshot(
         xhr,
         _on_progress: on_progress,
         _on_done: on_done,
+    })
+}
+
+#[derive(Deserialize)]
+struct UserList {
+    users: Vec<talos_dr_shared::UserSummary>,
+}
+
+/// `GET /api/users`: every console user (admin).
+pub async fn list_users() -> Result<Vec<talos_dr_shared::UserSummary>, ApiError> {
+    get_json::<UserList>("/api/users", "a user list")
+        .await
+        .map(|l| l.users)
+}
+
+/// The answer to creating a user: the password is there only when the console generated it,
+/// and is shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CreatedUser {
+    pub user: talos_dr_shared::UserSummary,
+    pub generated_password: Option<String>,
+}
+
+/// `POST /api/users`: adds a user with a generated password (admin).
+pub async fn create_user(
+    username: &str,
+    roles: &[talos_dr_shared::Role],
+) -> Result<CreatedUser, ApiError> {
+    let body = serde_json::json!({ "username": username, "roles": roles });
+    let response = with_csrf(Request::post("/api/users"))
+        .header("Accept", "application/json")
+        .json(&body)
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if response.status() == 401 {
+        let error = error_from(response).await;
+        session_gone();
+        return Err(error);
+    }
+    if !response.ok() {
+        return Err(error_from(response).await);
+    }
+    response.json().await.map_err(|e| ApiError::Malformed {
+        what: "a created user",
+        detail: e.to_string(),
     })
 }

@@ -4,12 +4,14 @@ use leptos_router::NavigateOptions;
 use leptos_router::components::{A, Redirect, Route, Router, Routes};
 use leptos_router::hooks::{use_location, use_navigate};
 use leptos_router::path;
-use talos_dr_shared::SessionInfo;
+use talos_dr_shared::{Role, SessionInfo};
 
-use crate::access::can_read_audit;
+use crate::access::{can, can_read_audit};
 use crate::api;
 use crate::components::{ClusterPicker, ThemeSwitch, UserMenu};
-use crate::pages::{AuditPage, ClusterHealthPage, FleetPage, HomePage, LoginPage, NotFound};
+use crate::pages::{
+    AuditPage, ClusterHealthPage, FleetPage, HomePage, LoginPage, NotFound, UsersPage,
+};
 use crate::pages::{SnapshotDiffPage, SnapshotEntryPage, SnapshotsPage};
 use crate::session::{SessionState, SessionStatus, login_path};
 
@@ -91,6 +93,7 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
             <nav class="main-nav" aria-label="Console">
                 <A href="/fleet">"Fleet"</A>
                 {can_read_audit(&info).then(|| view! { <A href="/audit" attr:data-testid="nav-audit">"Audit"</A> })}
+                {can(&info, Role::Admin).then(|| view! { <A href="/users" attr:data-testid="nav-users">"Users"</A> })}
             </nav>
             <ClusterPicker clusters/>
             <div class="topbar-end">
@@ -107,6 +110,7 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
                 <Route path=path!("/clusters/:name/snapshots/:a/diff/:b") view=SnapshotDiffPage/>
                 <Route path=path!("/fleet") view=FleetPage/>
                 <Route path=path!("/audit") view=AuditPage/>
+                <Route path=path!("/users") view=UsersPage/>
                 <Route path=path!("/login") view=|| view! { <Redirect path="/"/> }/>
             </Routes>
         </div>

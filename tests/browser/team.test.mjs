@@ -45,6 +45,7 @@ test("a viewer is offered no audit trail, and the console refuses it with a clea
   await page.goto(new URL("/fleet", CONSOLE).href);
   await page.locator('[data-testid="fleet-page"]').waitFor();
   assert.equal(await page.locator('[data-testid="nav-audit"]').count(), 0, "no Audit link for a viewer");
+  assert.equal(await page.locator('[data-testid="nav-users"]').count(), 0, "no Users link for a viewer");
 
   await page.goto(new URL("/audit", CONSOLE).href);
   const refusal = page.locator('[data-testid="audit-error"]');
@@ -54,6 +55,7 @@ test("a viewer is offered no audit trail, and the console refuses it with a clea
   assert.match(text, /HTTP 403/);
   assert.match(text, /approver|admin/);
   assert.equal(await page.locator('[data-testid="audit-entries"]').count(), 0, "no entries shown");
+  assert.equal(await page.locator('[data-testid="audit-export"]').isVisible(), false, "no export offered");
   await screenshot(page, "team-viewer-audit-refused");
   assert.deepEqual(problems, []);
   await context.close();
@@ -85,6 +87,12 @@ test("an all-roles user reads the sign-ins in the audit trail and can filter the
     { timeout: 10_000 },
   );
   await screenshot(page, "team-audit-trail");
+
+  // An admin also gets the user list.
+  await page.locator('[data-testid="nav-users"]').click();
+  await page.locator('[data-testid="users"]').waitFor({ timeout: 10_000 });
+  const users = await page.locator('[data-testid="users"] tbody td.strong').allTextContents();
+  assert.ok(users.includes(USER) && users.includes(VIEWER), `users listed: ${users.join(", ")}`);
   assert.deepEqual(problems, []);
   await context.close();
 });

@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
 use futures::Stream;
@@ -256,27 +257,30 @@ fn detail(entry: &SnapshotEntry) -> Extension<AuditDetail> {
     })
 }
 
-type Created = (StatusCode, Extension<AuditDetail>, Json<SnapshotResponse>);
+type Created = Response;
 
 /// The response for a recorded attempt: 201 with the entry, or the failure as an error (the
 /// history lists it either way). The audit entry names the attempt in both cases.
 fn created(entry: SnapshotEntry, upload: bool) -> ApiResult<Created> {
-    match entry.failure.clone() {
-        None => Ok((
+    let audit = detail(&entry);
+    Ok(match entry.failure.clone() {
+        None => (
             StatusCode::CREATED,
-            detail(&entry),
+            audit,
             Json(SnapshotResponse { snapshot: entry }),
-        )),
+        )
+            .into_response(),
         Some(reason) => {
             let id = entry.id;
-            Err(if upload {
+            let error: ApiError = if upload {
                 SnapshotApiError::UploadRefused { id, reason }
             } else {
                 SnapshotApiError::AttemptFailed { id, reason }
             }
-            .into())
+            .into();
+            (audit, error).into_response()
         }
-    }
+    })
 }
 
 /// `POST /api/clusters/{cluster}/snapshots`: EtcdSnapshot from a healthy node, streamed into the

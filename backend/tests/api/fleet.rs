@@ -58,7 +58,10 @@ async fn the_fleet_lists_every_cluster_with_its_verdict() {
     assert!(line.quorum_words.as_deref().is_some_and(|w| !w.is_empty()));
     assert!(line.observed_at_ms.is_some_and(|t| t > 0));
     assert!(line.viewers.is_empty(), "{line:?}");
-    assert_eq!((fleet.clusters[1].healthy, fleet.clusters[1].voters), (1, 1));
+    assert_eq!(
+        (fleet.clusters[1].healthy, fleet.clusters[1].voters),
+        (1, 1)
+    );
 
     prod.stop_etcd(&node_name(3));
     let fleet = wait_for_fleet(&app, |f| {
@@ -66,7 +69,10 @@ async fn the_fleet_lists_every_cluster_with_its_verdict() {
     })
     .await;
 
-    assert_eq!((fleet.clusters[0].healthy, fleet.clusters[0].voters), (2, 3));
+    assert_eq!(
+        (fleet.clusters[0].healthy, fleet.clusters[0].voters),
+        (2, 3)
+    );
     assert_eq!(
         fleet.clusters[1].level,
         Some(VerdictLevel::Healthy),
@@ -95,12 +101,19 @@ async fn the_fleet_stream_shows_changes_and_viewers() {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let (mut seen_viewer, mut seen_lost) = (false, false);
     while !(seen_viewer && seen_lost) {
-        assert!(tokio::time::Instant::now() < deadline, "fleet stream never showed both changes");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "fleet stream never showed both changes"
+        );
         let fleet: Fleet =
             serde_json::from_str(&fleet_stream.next_named("fleet").await.data).expect("a Fleet");
         let line = &fleet.clusters[1];
         seen_viewer |= line.viewers == ["watcher"];
         seen_lost |= line.level.is_some_and(|l| l != VerdictLevel::Healthy) && line.healthy == 0;
-        assert!(fleet.clusters[0].viewers.is_empty(), "{:?}", fleet.clusters[0]);
+        assert!(
+            fleet.clusters[0].viewers.is_empty(),
+            "{:?}",
+            fleet.clusters[0]
+        );
     }
 }

@@ -225,6 +225,18 @@ async fn a_taken_snapshot_matches_etcdctl_downloads_diffs_and_rehearses() {
     assert_eq!(refused.status(), 403);
     assert_eq!(console.list().await.snapshots.len(), 2, "the refused request recorded nothing");
 
+    // The audit trail names each snapshot taken.
+    let audit: serde_json::Value =
+        console.app.get("/api/audit?action=snapshot_create").await.json().await.expect("audit page");
+    let targets: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["outcome"] == "ok")
+        .filter_map(|e| e["target"].as_str())
+        .collect();
+    assert!(targets.contains(&first.id.as_str()) && targets.contains(&second.id.as_str()), "{audit}");
+
     console.emulator.shutdown().await;
 }
 
@@ -246,6 +258,11 @@ async fn cut_streams_raw_copies_and_garbage_uploads_are_recorded_as_such() {
     assert!(failed.failure.as_deref().is_some_and(|f| !f.is_empty()), "{failed:?}");
     assert!(failed.size.is_none() && failed.sha256.is_none());
     assert!(stored_files(&console.store_root()).is_empty(), "no object was stored");
+    let audit: serde_json::Value =
+        console.app.get("/api/audit?action=snapshot_create").await.json().await.expect("audit page");
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["target"].as_str(), Some(failed.id.as_str()), "{audit}");
+    assert!(entry["outcome"].as_str().is_some_and(|o| o.starts_with("failed")), "{audit}");
 
     // The same with an error status mid-stream.
     console.emulator.cut_next_snapshot(node, 8192, true).expect("cut armed");
@@ -269,7 +286,8 @@ async fn cut_streams_raw_copies_and_garbage_uploads_are_recorded_as_such() {
     assert_eq!(raw.talosctl, format!("talosctl -n {node} read /var/lib/etcd/member/snap/db > db"));
 
     // Garbage is refused with the inspector's reason, recorded as a failed upload.
-    let garbage = vec![0x5au8; 64 * 1024];
+    // Larger than axum's default body limit: the upload streams past it.
+    let garbage = vec![0x5au8; 3 * 1024 * 1024];
     let response = console
         .app
         .tester()

@@ -154,16 +154,24 @@ pub fn SnapshotDiffPage() -> impl IntoView {
     }
 }
 
+fn keys_word(n: u64) -> String {
+    if n == 1 {
+        "1 key".into()
+    } else {
+        format!("{n} keys")
+    }
+}
+
 fn diff_view(d: SnapshotDiffView, page: RwSignal<usize>) -> impl IntoView {
     let summary = format!(
-        "Restoring {} (revision {}) instead of {} (revision {}) loses {} keys, brings back {} and reverts {}.",
+        "Restoring {} (revision {}) instead of {} (revision {}) loses {}, brings back {} and reverts {}.",
         d.old_id,
         d.old_revision,
         d.new_id,
         d.new_revision,
-        d.totals.added,
-        d.totals.removed,
-        d.totals.changed
+        keys_word(d.totals.added),
+        keys_word(d.totals.removed),
+        keys_word(d.totals.changed)
     );
     let pages = d.total_key_changes.div_ceil(d.page_size.max(1) as u64) as usize;
     let groups = d
@@ -208,9 +216,9 @@ fn diff_view(d: SnapshotDiffView, page: RwSignal<usize>) -> impl IntoView {
             <tbody>{keys}</tbody>
         </table></div>
         <nav class="pager">
-            <button class="button" disabled=current == 0 on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>"Previous"</button>
+            <button class="button" disabled={current == 0} on:click=move |_| page.update(|p| *p = p.saturating_sub(1))>"Previous"</button>
             <span>{format!("page {} of {}", current + 1, pages.max(1))}</span>
-            <button class="button" disabled=current + 1 >= pages on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
+            <button class="button" disabled={current + 1 >= pages} on:click=move |_| page.update(|p| *p += 1)>"Next"</button>
         </nav>
     }
 }

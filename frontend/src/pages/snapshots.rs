@@ -96,20 +96,40 @@ fn SnapshotActions(
 ) -> impl IntoView {
     let taking = RwSignal::new(false);
     let message = RwSignal::new(None::<Result<String, String>>);
-    let take_cluster = cluster.clone();
-    let take = move |_| {
+    // "" = let the console pick a healthy member (a follower when there is one).
+    let node = RwSignal::new(String::new());
+    let nodes_cluster = cluster.clone();
+    let nodes = LocalResource::new(move || {
+        let cluster = nodes_cluster.clone();
+        async move {
+            api::find_cluster_health(&cluster)
+                .await
+                .map(|h| h.nodes.into_iter().map(|n| n.node).collect::<Vec<_>>())
+                .unwrap_or_default()
+        }
+    });
+    let run = move |raw: bool, cluster: String| {
         if taking.get_untracked() {
+            return;
+        }
+        let picked = node.get_untracked();
+        if raw && picked.is_empty() {
+            message.set(Some(Err("Pick the node to copy the database file from.".into())));
             return;
         }
         taking.set(true);
         message.set(None);
-        let cluster = take_cluster.clone();
         spawn_local(async move {
-            let outcome = api::create_snapshot(&cluster, None).await;
+            let outcome = if raw {
+                api::create_raw_copy(&cluster, picked).await
+            } else {
+                api::create_snapshot(&cluster, (!picked.is_empty()).then_some(picked)).await
+            };
             taking.set(false);
             message.set(Some(match outcome {
                 Ok(entry) => Ok(format!(
-                    "Snapshot taken from {}: {}",
+                    "{} taken from {}: {}",
+                    if raw { "Raw copy" } else { "Snapshot" },
                     entry.node.unwrap_or_default(),
                     entry.talosctl
                 )),
@@ -118,6 +138,10 @@ fn SnapshotActions(
             on_change();
         });
     };
+    let take_cluster = cluster.clone();
+    let take = move |_| run(false, take_cluster.clone());
+    let raw_cluster = cluster.clone();
+    let raw_copy = move |_| run(true, raw_cluster.clone());
 
     // Upload: bytes sent and total, while one is in flight.
     let progress = RwSignal::new(None::<(f64, f64)>);
@@ -167,6 +191,22 @@ fn SnapshotActions(
                 on:click=take
             >
                 {move || if taking.get() { "Taking snapshot…" } else { "Take snapshot" }}
+            </button>
+            <label>
+                "From "
+                <select data-testid="snapshot-node" on:change=move |ev| node.set(event_target_value(&ev))>
+                    <option value="">"a healthy member (follower preferred)"</option>
+                    {move || nodes.get().map(|list| list.into_iter().map(|n| view! { <option value=n.clone()>{n.clone()}</option> }).collect_view())}
+                </select>
+            </label>
+            <button
+                class="button"
+                data-testid="take-raw-copy"
+                title="Disaster only: reads member/snap/db; may not be consistent, restores only with skip-hash-check"
+                disabled=move || taking.get()
+                on:click=raw_copy
+            >
+                "Raw copy of the database file"
             </button>
             {move || taking.get().then(|| view! {
                 <progress data-testid="take-progress" aria-label="Taking snapshot"></progress>

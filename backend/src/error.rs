@@ -105,9 +105,7 @@ fn snapshot_status(e: &SnapshotApiError) -> (StatusCode, &'static str) {
         SnapshotApiError::NoHealthyNode(_) => (StatusCode::CONFLICT, "no_healthy_node"),
         SnapshotApiError::UnknownNode { .. }
         | SnapshotApiError::BadPage
-        | SnapshotApiError::BadId(_) => {
-            (StatusCode::BAD_REQUEST, "bad_request")
-        }
+        | SnapshotApiError::BadId(_) => (StatusCode::BAD_REQUEST, "bad_request"),
         SnapshotApiError::AttemptFailed { .. } => (StatusCode::BAD_GATEWAY, "snapshot_failed"),
         SnapshotApiError::UploadRefused { .. } => {
             (StatusCode::UNPROCESSABLE_ENTITY, "snapshot_refused")

@@ -49,8 +49,8 @@ pub fn app(state: AppState) -> Router {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
     let settings = state.session_settings();
-    let idle = time::Duration::try_from(settings.idle_timeout)
-        .unwrap_or(time::Duration::minutes(30));
+    let idle =
+        time::Duration::try_from(settings.idle_timeout).unwrap_or(time::Duration::minutes(30));
     let sessions = SessionManagerLayer::new(state.storage().sessions.clone())
         .with_name(SESSION_COOKIE)
         .with_http_only(true)

@@ -585,7 +585,11 @@ pub async fn create_snapshot(
     node: Option<String>,
 ) -> Result<talos_dr_shared::snapshots::SnapshotEntry, ApiError> {
     let url = format!("{}/snapshots", cluster_path(cluster));
-    post_snapshot_action(&url, &talos_dr_shared::snapshots::TakeSnapshotRequest { node }).await
+    post_snapshot_action(
+        &url,
+        &talos_dr_shared::snapshots::TakeSnapshotRequest { node },
+    )
+    .await
 }
 
 /// `POST .../snapshots/raw-copy`: reads the member's database file from `node` (disaster only:
@@ -645,13 +649,12 @@ pub fn upload_snapshot(
         xhr.set_request_header(CSRF_HEADER, &token)
             .map_err(|e| ApiError::Unreachable(js_text(&e)))?;
     }
-    let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(
-        move |ev: web_sys::ProgressEvent| {
+    let on_progress =
+        Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |ev: web_sys::ProgressEvent| {
             if ev.length_computable() {
                 on_progress(ev.loaded(), ev.total());
             }
-        },
-    );
+        });
     xhr.upload()
         .map_err(|e| ApiError::Unreachable(js_text(&e)))?
         .set_onprogress(Some(on_progress.as_ref().unchecked_ref()));

@@ -273,9 +273,20 @@ pub struct ClusterSummary {
 }
 
 impl ClusterHealth {
-    pub fn build(cluster: String, observed_at_ms: i64, nodes: Vec<NodeHealth>, remembered: &[EtcdMember]) -> Self {
+    pub fn build(
+        cluster: String,
+        observed_at_ms: i64,
+        nodes: Vec<NodeHealth>,
+        remembered: &[EtcdMember],
+    ) -> Self {
         let (members, verdict) = assess(&nodes, remembered);
-        Self { cluster, observed_at_ms, nodes, members, verdict }
+        Self {
+            cluster,
+            observed_at_ms,
+            nodes,
+            members,
+            verdict,
+        }
     }
 }
 

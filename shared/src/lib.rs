@@ -9,7 +9,9 @@ pub mod health;
 pub mod quorum;
 pub mod snapshots;
 
-pub use access::{AuditEntry, CSRF_HEADER, LoginRequest, Role, SessionInfo, SessionResponse, UserSummary, Viewers};
+pub use access::{
+    AuditEntry, CSRF_HEADER, LoginRequest, Role, SessionInfo, SessionResponse, UserSummary, Viewers,
+};
 pub use error::ErrorBody;
 pub use fleet::{Fleet, FleetCluster};
 pub use health::*;

@@ -11,7 +11,10 @@ pub struct Quorum {
 
 impl Quorum {
     pub fn new(voters: u32, healthy: u32) -> Self {
-        Self { voters, healthy: healthy.min(voters) }
+        Self {
+            voters,
+            healthy: healthy.min(voters),
+        }
     }
 
     /// Members that must agree for etcd to accept a write: a strict majority.
@@ -31,7 +34,11 @@ impl Quorum {
 
     /// How many more healthy members can be lost before quorum is lost (0 once it is gone).
     pub fn margin(&self) -> u32 {
-        if self.holds() { self.healthy - self.needed() } else { 0 }
+        if self.holds() {
+            self.healthy - self.needed()
+        } else {
+            0
+        }
     }
 
     /// How many members must come back before quorum returns (0 while it holds).
@@ -47,7 +54,10 @@ mod tests {
     #[test]
     fn three_members_tolerate_one_failure() {
         let all = Quorum::new(3, 3);
-        assert_eq!((all.needed(), all.fault_tolerance(), all.margin()), (2, 1, 1));
+        assert_eq!(
+            (all.needed(), all.fault_tolerance(), all.margin()),
+            (2, 1, 1)
+        );
         let one_down = Quorum::new(3, 2);
         assert!(one_down.holds());
         assert_eq!(one_down.margin(), 0);

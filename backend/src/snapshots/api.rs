@@ -24,8 +24,8 @@ use talos_dr_shared::snapshots::{
 };
 use talos_dr_snapshot::Restorability;
 
-use super::history::HistoryRow;
 pub use super::api_error::{SnapshotApiError, check_id, stored_row};
+use super::history::HistoryRow;
 use super::ingest::{ExpectedKind, IngestOptions, StoredKind, StoredSnapshot};
 use super::store::SnapshotId;
 use super::{commands, rehearsal};

@@ -67,4 +67,3 @@ pub async fn stored_row(
         .and_then(|k| SnapshotKey::parse(k).map_err(SnapshotApiError::from))?;
     Ok((row, key))
 }
-

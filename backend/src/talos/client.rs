@@ -9,11 +9,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use talos_api::cosi::resource::state_client::StateClient;
 use talos_api::cosi::resource::{GetOptions, GetRequest};
-use futures::StreamExt;
-use talos_api::machine::{EtcdMemberListRequest, EtcdSnapshotRequest, ReadRequest};
 use talos_api::machine::machine_service_client::MachineServiceClient;
+use talos_api::machine::{EtcdMemberListRequest, EtcdSnapshotRequest, ReadRequest};
 use talos_api::{MAX_MESSAGE_SIZE, with_node};
 use talos_dr_shared::{EtcdAlarm, EtcdMember, EtcdMemberStatus, EtcdService, MachineType};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};

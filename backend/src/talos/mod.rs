@@ -33,12 +33,16 @@ pub trait TalosApi: Send + Sync + 'static {
     /// Clients that cannot take snapshots answer `Refused`.
     async fn etcd_snapshot(&self, node: &str) -> Result<ByteStream, TalosError> {
         let _ = node;
-        Err(TalosError::Refused("snapshots are not supported by this client".into()))
+        Err(TalosError::Refused(
+            "snapshots are not supported by this client".into(),
+        ))
     }
     /// `Read`: the raw bytes of one file on the node, as they stream.
     async fn read_file(&self, node: &str, path: &str) -> Result<ByteStream, TalosError> {
         let _ = (node, path);
-        Err(TalosError::Refused("file reads are not supported by this client".into()))
+        Err(TalosError::Refused(
+            "file reads are not supported by this client".into(),
+        ))
     }
 }
 

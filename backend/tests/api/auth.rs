@@ -279,7 +279,11 @@ async fn activity_keeps_a_session_past_its_idle_timeout() {
         assert_eq!(client.get("/api/clusters").await.status(), 200);
     }
 
-    assert_eq!(client.get("/api/session").await.status(), 200, "4 s of use outlived a 2 s idle timeout");
+    assert_eq!(
+        client.get("/api/session").await.status(),
+        200,
+        "4 s of use outlived a 2 s idle timeout"
+    );
 }
 
 #[tokio::test]
@@ -381,7 +385,11 @@ async fn a_session_cookie_replayed_after_sign_out_is_refused() {
     };
     assert_eq!(replay(&thief).await.expect("sent").status(), 200);
 
-    let out = client.send(Method::DELETE, "/api/session").send().await.expect("sent");
+    let out = client
+        .send(Method::DELETE, "/api/session")
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(out.status(), 204);
 
     // After sign-out the server has forgotten the session: the copied cookie is worthless.

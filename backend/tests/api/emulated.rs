@@ -27,7 +27,9 @@ async fn start(base_ip: Ipv4Addr, seed_keys: usize) -> EmulatedConsole {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut opts = EmulatorOptions::new(3, base_ip, dir.path().join("cluster"));
     opts.seed_keys = seed_keys;
-    let emulator = Emulator::start(opts).await.expect("the emulated cluster starts");
+    let emulator = Emulator::start(opts)
+        .await
+        .expect("the emulated cluster starts");
     let config = Config {
         listen: "127.0.0.1:0".parse().expect("address"),
         poll_interval: Duration::from_millis(250),
@@ -43,14 +45,22 @@ async fn start(base_ip: Ipv4Addr, seed_keys: usize) -> EmulatedConsole {
         secure_cookies: false,
         metrics_token: None,
     };
-    let state = talos_dr::watch_clusters(&config).expect("the console accepts the emulator's talosconfig");
+    let state =
+        talos_dr::watch_clusters(&config).expect("the console accepts the emulator's talosconfig");
     let app = spawn_app_with(state).await;
-    EmulatedConsole { emulator, app, _dir: dir }
+    EmulatedConsole {
+        emulator,
+        app,
+        _dir: dir,
+    }
 }
 
 impl EmulatedConsole {
     async fn health(&self) -> Option<ClusterHealth> {
-        let response = self.app.get(&format!("/api/clusters/{CLUSTER}/health")).await;
+        let response = self
+            .app
+            .get(&format!("/api/clusters/{CLUSTER}/health"))
+            .await;
         if response.status() != 200 {
             return None;
         }
@@ -59,7 +69,12 @@ impl EmulatedConsole {
     }
 
     /// Polls the console until `pred` holds, or fails naming `what` with the last health seen.
-    async fn wait_for(&self, what: &str, within: Duration, pred: impl Fn(&ClusterHealth) -> bool) -> ClusterHealth {
+    async fn wait_for(
+        &self,
+        what: &str,
+        within: Duration,
+        pred: impl Fn(&ClusterHealth) -> bool,
+    ) -> ClusterHealth {
         let deadline = tokio::time::Instant::now() + within;
         let mut last = None;
         loop {
@@ -74,9 +89,21 @@ impl EmulatedConsole {
                     let nodes: Vec<String> = h
                         .nodes
                         .iter()
-                        .map(|n| format!("{} etcd={:?} failures={:?}", n.node, n.etcd_service.as_ref().map(|s| s.state), n.failures))
+                        .map(|n| {
+                            format!(
+                                "{} etcd={:?} failures={:?}",
+                                n.node,
+                                n.etcd_service.as_ref().map(|s| s.state),
+                                n.failures
+                            )
+                        })
                         .collect();
-                    format!("{} | {:?} | {}", h.verdict.summary, h.verdict.reasons, nodes.join("; "))
+                    format!(
+                        "{} | {:?} | {}",
+                        h.verdict.summary,
+                        h.verdict.reasons,
+                        nodes.join("; ")
+                    )
                 });
                 panic!("timed out after {within:?} waiting for {what}; last seen: {seen:?}");
             }
@@ -88,8 +115,14 @@ impl EmulatedConsole {
         self.emulator.control_plane_ips()[i]
     }
 
-    async fn admin(&self, endpoint: Ipv4Addr) -> machine::machine_service_client::MachineServiceClient<tonic::transport::Channel> {
-        self.emulator.client(Role::Admin, endpoint).await.expect("an admin client connects")
+    async fn admin(
+        &self,
+        endpoint: Ipv4Addr,
+    ) -> machine::machine_service_client::MachineServiceClient<tonic::transport::Channel> {
+        self.emulator
+            .client(Role::Admin, endpoint)
+            .await
+            .expect("an admin client connects")
     }
 }
 
@@ -101,7 +134,11 @@ fn etcdctl(endpoint: Ipv4Addr, args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("etcdctl runs");
-    assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "etcdctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -119,29 +156,64 @@ async fn a_killed_member_and_an_unreachable_node_show_while_the_rest_keeps_worki
         .await;
     assert_eq!(healthy.verdict.quorum.voters, 3);
     assert!(healthy.verdict.leader.is_some());
-    assert!(healthy.nodes.iter().all(|n| n.talos_version.is_some() && n.reachable));
+    assert!(
+        healthy
+            .nodes
+            .iter()
+            .all(|n| n.talos_version.is_some() && n.reachable)
+    );
 
     let victim = console.node(1);
     console.emulator.kill_etcd(victim).await.expect("kill etcd");
     let degraded = console
-        .wait_for("the killed member to be unhealthy", Duration::from_secs(10), |h| {
-            h.members.iter().any(|m| m.node.as_deref() == Some(&victim.to_string()) && m.state == MemberState::Unhealthy)
-        })
+        .wait_for(
+            "the killed member to be unhealthy",
+            Duration::from_secs(10),
+            |h| {
+                h.members.iter().any(|m| {
+                    m.node.as_deref() == Some(&victim.to_string())
+                        && m.state == MemberState::Unhealthy
+                })
+            },
+        )
         .await;
-    assert_eq!(degraded.verdict.level, VerdictLevel::Degraded, "{:?}", degraded.verdict);
+    assert_eq!(
+        degraded.verdict.level,
+        VerdictLevel::Degraded,
+        "{:?}",
+        degraded.verdict
+    );
     assert!(degraded.verdict.quorum.holds());
 
     let dark = console.node(2);
     console.emulator.stop_api(dark).await.expect("stop the API");
     let partial = console
-        .wait_for("the stopped API to show unreachable", Duration::from_secs(10), |h| {
-            h.nodes.iter().any(|n| n.node == dark.to_string() && !n.reachable)
-        })
+        .wait_for(
+            "the stopped API to show unreachable",
+            Duration::from_secs(10),
+            |h| {
+                h.nodes
+                    .iter()
+                    .any(|n| n.node == dark.to_string() && !n.reachable)
+            },
+        )
         .await;
-    let first = partial.nodes.iter().find(|n| n.node == console.node(0).to_string()).expect("first node listed");
-    assert!(first.reachable && first.etcd_status.is_some(), "the healthy node still reports: {first:?}");
+    let first = partial
+        .nodes
+        .iter()
+        .find(|n| n.node == console.node(0).to_string())
+        .expect("first node listed");
+    assert!(
+        first.reachable && first.etcd_status.is_some(),
+        "the healthy node still reports: {first:?}"
+    );
     // One healthy, one unhealthy, one unknown: the console cannot say quorum is lost.
-    assert_eq!(partial.verdict.level, VerdictLevel::Unknown, "{:?}", partial.verdict);
+    assert_eq!(
+        partial.verdict.level,
+        VerdictLevel::Unknown,
+        "{:?}",
+        partial.verdict
+    );
 
     console.emulator.shutdown().await;
 }
@@ -153,7 +225,9 @@ async fn the_recovery_procedure_brings_back_the_snapshot_and_the_console_sees_it
     let console = start(Ipv4Addr::new(127, 0, 21, 2), 300).await;
     let (n1, n2, n3) = (console.node(0), console.node(1), console.node(2));
     console
-        .wait_for("a healthy cluster", RECOVERY_PATIENCE, |h| h.verdict.level == VerdictLevel::Healthy)
+        .wait_for("a healthy cluster", RECOVERY_PATIENCE, |h| {
+            h.verdict.level == VerdictLevel::Healthy
+        })
         .await;
 
     // Backup: a snapshot through the Talos API, from any healthy control-plane node.
@@ -169,7 +243,11 @@ async fn the_recovery_procedure_brings_back_the_snapshot_and_the_console_sees_it
     while let Some(chunk) = stream.next().await {
         snapshot.extend_from_slice(&chunk.expect("snapshot chunk").bytes);
     }
-    assert_eq!(snapshot.len() % 512, 32, "a Snapshot API file carries the sha256 trailer");
+    assert_eq!(
+        snapshot.len() % 512,
+        32,
+        "a Snapshot API file carries the sha256 trailer"
+    );
 
     // Keys written after the snapshot must be gone after recovery.
     let after = "/registry/configmaps/default/after-snapshot";
@@ -179,10 +257,16 @@ async fn the_recovery_procedure_brings_back_the_snapshot_and_the_console_sees_it
     console.emulator.kill_etcd(n2).await.expect("kill etcd");
     console.emulator.kill_etcd(n3).await.expect("kill etcd");
     let lost = console
-        .wait_for("quorum restorable", Duration::from_secs(30), |h| h.verdict.level == VerdictLevel::QuorumRestorable)
+        .wait_for("quorum restorable", Duration::from_secs(30), |h| {
+            h.verdict.level == VerdictLevel::QuorumRestorable
+        })
         .await;
     assert!(!lost.verdict.quorum.holds());
-    assert_eq!(lost.members.len(), 3, "the console still lists the members it last saw");
+    assert_eq!(
+        lost.members.len(),
+        3,
+        "the console still lists the members it last saw"
+    );
 
     // Wipe EPHEMERAL on all three, as the guide says: reset --graceful=false --reboot.
     for node in [n1, n2, n3] {
@@ -191,7 +275,10 @@ async fn the_recovery_procedure_brings_back_the_snapshot_and_the_console_sees_it
             .reset(machine::ResetRequest {
                 graceful: false,
                 reboot: true,
-                system_partitions_to_wipe: vec![machine::ResetPartitionSpec { label: "EPHEMERAL".into(), wipe: true }],
+                system_partitions_to_wipe: vec![machine::ResetPartitionSpec {
+                    label: "EPHEMERAL".into(),
+                    wipe: true,
+                }],
                 user_disks_to_wipe: vec![],
                 mode: 0,
             })
@@ -201,26 +288,47 @@ async fn the_recovery_procedure_brings_back_the_snapshot_and_the_console_sees_it
     console
         .wait_for("etcd Preparing on every node", RECOVERY_PATIENCE, |h| {
             h.nodes.len() == 3
-                && h.nodes.iter().all(|n| n.etcd_service.as_ref().is_some_and(|s| s.state == ServiceState::Preparing))
+                && h.nodes.iter().all(|n| {
+                    n.etcd_service
+                        .as_ref()
+                        .is_some_and(|s| s.state == ServiceState::Preparing)
+                })
         })
         .await;
 
     // Recover from the snapshot on one node.
     let mut admin = console.admin(n1).await;
-    let upload: Vec<common::Data> =
-        snapshot.chunks(4096).map(|c| common::Data { metadata: None, bytes: c.to_vec() }).collect();
-    admin.etcd_recover(futures::stream::iter(upload)).await.expect("snapshot uploaded");
+    let upload: Vec<common::Data> = snapshot
+        .chunks(4096)
+        .map(|c| common::Data {
+            metadata: None,
+            bytes: c.to_vec(),
+        })
+        .collect();
     admin
-        .bootstrap(machine::BootstrapRequest { recover_etcd: true, recover_skip_hash_check: false })
+        .etcd_recover(futures::stream::iter(upload))
+        .await
+        .expect("snapshot uploaded");
+    admin
+        .bootstrap(machine::BootstrapRequest {
+            recover_etcd: true,
+            recover_skip_hash_check: false,
+        })
         .await
         .expect("bootstrap accepted");
 
     let recovered = console
-        .wait_for("three healthy members after recovery", RECOVERY_PATIENCE, |h| {
-            h.verdict.level == VerdictLevel::Healthy
-                && all_members(h, MemberState::Healthy)
-                && h.nodes.iter().all(|n| n.members.as_ref().is_some_and(|m| m.len() == 3))
-        })
+        .wait_for(
+            "three healthy members after recovery",
+            RECOVERY_PATIENCE,
+            |h| {
+                h.verdict.level == VerdictLevel::Healthy
+                    && all_members(h, MemberState::Healthy)
+                    && h.nodes
+                        .iter()
+                        .all(|n| n.members.as_ref().is_some_and(|m| m.len() == 3))
+            },
+        )
         .await;
     let lists: Vec<Vec<String>> = recovered
         .nodes
@@ -231,9 +339,19 @@ async fn the_recovery_procedure_brings_back_the_snapshot_and_the_console_sees_it
             ids
         })
         .collect();
-    assert!(lists.windows(2).all(|w| w[0] == w[1]), "member lists agree: {lists:?}");
+    assert!(
+        lists.windows(2).all(|w| w[0] == w[1]),
+        "member lists agree: {lists:?}"
+    );
 
-    assert_eq!(etcdctl(n1, &["get", "--print-value-only", before]).trim(), "kept");
-    assert_eq!(etcdctl(n1, &["get", "--print-value-only", after]).trim(), "", "a key written after the snapshot is gone");
+    assert_eq!(
+        etcdctl(n1, &["get", "--print-value-only", before]).trim(),
+        "kept"
+    );
+    assert_eq!(
+        etcdctl(n1, &["get", "--print-value-only", after]).trim(),
+        "",
+        "a key written after the snapshot is gone"
+    );
     console.emulator.shutdown().await;
 }

@@ -194,14 +194,29 @@ async fn the_stream_tells_who_else_is_watching() {
     let alice = app.sign_in("alice", crate::helpers::TEST_PASSWORD).await;
     let bob = app.sign_in("bob", crate::helpers::TEST_PASSWORD).await;
     let viewers = |event: crate::helpers::SseEvent| -> Vec<String> {
-        serde_json::from_str::<Viewers>(&event.data).expect("Viewers").viewers
+        serde_json::from_str::<Viewers>(&event.data)
+            .expect("Viewers")
+            .viewers
     };
 
-    let mut alice_stream = app.open_stream_as(&alice, "/api/clusters/prod/health/stream").await;
-    assert_eq!(viewers(alice_stream.next_named("viewers").await), vec!["alice"]);
-    let bob_stream = app.open_stream_as(&bob, "/api/clusters/prod/health/stream").await;
-    assert_eq!(viewers(alice_stream.next_named("viewers").await), vec!["alice", "bob"]);
+    let mut alice_stream = app
+        .open_stream_as(&alice, "/api/clusters/prod/health/stream")
+        .await;
+    assert_eq!(
+        viewers(alice_stream.next_named("viewers").await),
+        vec!["alice"]
+    );
+    let bob_stream = app
+        .open_stream_as(&bob, "/api/clusters/prod/health/stream")
+        .await;
+    assert_eq!(
+        viewers(alice_stream.next_named("viewers").await),
+        vec!["alice", "bob"]
+    );
     drop(bob_stream);
 
-    assert_eq!(viewers(alice_stream.next_named("viewers").await), vec!["alice"]);
+    assert_eq!(
+        viewers(alice_stream.next_named("viewers").await),
+        vec!["alice"]
+    );
 }

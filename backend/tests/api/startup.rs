@@ -130,7 +130,11 @@ async fn the_first_start_creates_an_admin_and_prints_its_password_once() {
     use tokio::io::AsyncBufReadExt as _;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("talosconfig");
-    std::fs::write(&path, TestPki::new().talosconfig("prod", &["127.0.0.1".into()], &[])).expect("write");
+    std::fs::write(
+        &path,
+        TestPki::new().talosconfig("prod", &["127.0.0.1".into()], &[]),
+    )
+    .expect("write");
     let data_dir = dir.path().join("data");
     let start = || {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_talos-dr"));
@@ -178,12 +182,27 @@ async fn the_first_start_creates_an_admin_and_prints_its_password_once() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("first start prints the admin password: {first:?}"))
         .to_string();
-    assert!(second.is_empty(), "a second start creates nobody: {second:?}");
+    assert!(
+        second.is_empty(),
+        "a second start creates nobody: {second:?}"
+    );
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(&data_dir).expect("data dir").permissions().mode();
+    let mode = std::fs::metadata(&data_dir)
+        .expect("data dir")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o700, "the data directory is private");
     let storage = talos_dr::Storage::open(&data_dir).await.expect("open");
-    let admin = storage.users.find("admin").await.expect("query").expect("admin exists");
+    let admin = storage
+        .users
+        .find("admin")
+        .await
+        .expect("query")
+        .expect("admin exists");
     assert_eq!(admin.roles, vec![talos_dr_shared::Role::Admin]);
-    assert!(talos_dr::auth::password::verify_password(password, Some(admin.password_hash)).await.expect("verify"));
+    assert!(
+        talos_dr::auth::password::verify_password(password, Some(admin.password_hash))
+            .await
+            .expect("verify")
+    );
 }

@@ -173,7 +173,11 @@ async fn the_poller_reads_with_the_reader_talosconfig() {
     let nodes = ["127.0.0.1".to_string()];
     // The cluster's own talosconfig trusts another CA: polling with it would fail the handshake.
     let fallback = dir.path().join("admin.talosconfig");
-    std::fs::write(&fallback, TestPki::new().talosconfig("lab", &endpoints, &nodes)).expect("write");
+    std::fs::write(
+        &fallback,
+        TestPki::new().talosconfig("lab", &endpoints, &nodes),
+    )
+    .expect("write");
     let reader = dir.path().join("reader.talosconfig");
     std::fs::write(&reader, pki.talosconfig("lab", &endpoints, &nodes)).expect("write");
     let mut config = Config::with_clusters(vec![ClusterConfig {
@@ -181,18 +185,42 @@ async fn the_poller_reads_with_the_reader_talosconfig() {
         talosconfig: fallback,
         context: None,
         nodes: None,
-        talosconfigs: [(TalosRole::Reader, RoleTalosconfig { talosconfig: reader.clone(), context: None })].into(),
+        talosconfigs: [(
+            TalosRole::Reader,
+            RoleTalosconfig {
+                talosconfig: reader.clone(),
+                context: None,
+            },
+        )]
+        .into(),
     }]);
     config.poll_interval = Duration::from_millis(100);
     config.call_timeout = TIMEOUT;
     let clusters = talos_dr::watch_clusters(&config).expect("console starts");
     let credentials = &clusters[0].talos_credentials;
-    assert_eq!(credentials.for_role(TalosRole::Reader).expect("reader").source, reader);
-    assert!(credentials.for_role(TalosRole::Admin).expect("fallback").source.ends_with("admin.talosconfig"));
+    assert_eq!(
+        credentials
+            .for_role(TalosRole::Reader)
+            .expect("reader")
+            .source,
+        reader
+    );
+    assert!(
+        credentials
+            .for_role(TalosRole::Admin)
+            .expect("fallback")
+            .source
+            .ends_with("admin.talosconfig")
+    );
     let app = spawn_app_with(clusters).await;
 
     let health = app.wait_for_health("lab", |_| true).await;
 
     assert!(health.nodes[0].reachable, "{:?}", health.nodes[0].failures);
-    assert_eq!(health.verdict.level, VerdictLevel::Healthy, "{:?}", health.verdict);
+    assert_eq!(
+        health.verdict.level,
+        VerdictLevel::Healthy,
+        "{:?}",
+        health.verdict
+    );
 }

@@ -261,7 +261,10 @@ fn leader_name(node: Option<&NodeHealth>, leader: &str) -> String {
         return "none seen".into();
     }
     node.and_then(|n| n.members.as_ref())
-        .and_then(|list| list.iter().find(|m| m.id == leader && !m.hostname.is_empty()))
+        .and_then(|list| {
+            list.iter()
+                .find(|m| m.id == leader && !m.hostname.is_empty())
+        })
         .map_or_else(|| leader.to_string(), |m| m.hostname.clone())
 }
 

@@ -112,13 +112,21 @@ pub fn AuditPage() -> impl IntoView {
 
 fn refusal(e: ApiError) -> impl IntoView {
     let (title, detail) = match &e {
-        ApiError::Console { status: 403, message, .. } => (
+        ApiError::Console {
+            status: 403,
+            message,
+            ..
+        } => (
             "Not allowed: the audit trail is for approvers and administrators",
-            format!("The console refused (HTTP 403): {message}. Ask an administrator for the approver or admin role."),
+            format!(
+                "The console refused (HTTP 403): {message}. Ask an administrator for the approver or admin role."
+            ),
         ),
-        ApiError::Console { status: 400, message, .. } => {
-            ("The filters are not valid", message.clone())
-        }
+        ApiError::Console {
+            status: 400,
+            message,
+            ..
+        } => ("The filters are not valid", message.clone()),
         _ => ("Cannot load the audit trail", e.to_string()),
     };
     view! {

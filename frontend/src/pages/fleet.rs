@@ -61,9 +61,7 @@ pub fn FleetPage() -> impl IntoView {
     }
     document().set_title("Fleet · talos-dr");
 
-    let lines = move || {
-        fleet.with(|f| f.as_ref().map(|f| f.clusters.clone()).unwrap_or_default())
-    };
+    let lines = move || fleet.with(|f| f.as_ref().map(|f| f.clusters.clone()).unwrap_or_default());
     view! {
         <main class="page" data-testid="fleet-page">
             <header class="page-head">

@@ -114,7 +114,9 @@ fn SnapshotActions(
         }
         let picked = node.get_untracked();
         if raw && picked.is_empty() {
-            message.set(Some(Err("Pick the node to copy the database file from.".into())));
+            message.set(Some(Err(
+                "Pick the node to copy the database file from.".into()
+            )));
             return;
         }
         taking.set(true);

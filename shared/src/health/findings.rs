@@ -56,13 +56,22 @@ pub struct Finding {
 
 impl Finding {
     fn new(kind: FindingKind, node: Option<&str>, member: Option<&str>, words: String) -> Self {
-        Self { kind, node: node.map(str::to_string), member: member.map(str::to_string), words }
+        Self {
+            kind,
+            node: node.map(str::to_string),
+            member: member.map(str::to_string),
+            words,
+        }
     }
 }
 
 /// `cp-1` when the member has a name, else its ID.
 pub(super) fn member_name(m: &EtcdMember) -> &str {
-    if m.hostname.is_empty() { &m.id } else { &m.hostname }
+    if m.hostname.is_empty() {
+        &m.id
+    } else {
+        &m.hostname
+    }
 }
 
 pub(super) fn is_zero_id(id: &str) -> bool {
@@ -100,7 +109,10 @@ pub(super) fn find(
             })
             .collect();
         // The finding names the first node that disagrees with the cluster's list.
-        let odd = lists.iter().find(|(_, l)| !same_ids(l, base)).map(|(node, _)| *node);
+        let odd = lists
+            .iter()
+            .find(|(_, l)| !same_ids(l, base))
+            .map(|(node, _)| *node);
         out.push(Finding::new(
             FindingKind::SplitMemberLists,
             odd,
@@ -155,7 +167,11 @@ pub(super) fn find(
             FindingKind::Learner,
             None,
             Some(&m.id),
-            format!("member {} ({}) is a learner: it does not vote until promoted", member_name(m), m.id),
+            format!(
+                "member {} ({}) is a learner: it does not vote until promoted",
+                member_name(m),
+                m.id
+            ),
         ));
     }
 
@@ -175,7 +191,10 @@ pub(super) fn find(
                 FindingKind::LeaderDisagreement,
                 Some(&n.node),
                 Some(&s.member_id),
-                format!("{} follows leader {}, most nodes follow {l}", n.node, s.leader),
+                format!(
+                    "{} follows leader {}, most nodes follow {l}",
+                    n.node, s.leader
+                ),
             ));
         }
     }
@@ -198,7 +217,10 @@ pub(super) fn find(
     let mut alarms: Vec<(&str, AlarmType, &str)> = Vec::new();
     for n in nodes {
         for a in n.alarms.iter().filter(|a| a.alarm != AlarmType::None) {
-            if !alarms.iter().any(|(id, t, _)| *id == a.member_id && *t == a.alarm) {
+            if !alarms
+                .iter()
+                .any(|(id, t, _)| *id == a.member_id && *t == a.alarm)
+            {
                 alarms.push((&a.member_id, a.alarm, &n.node));
             }
         }
@@ -206,7 +228,9 @@ pub(super) fn find(
     for (id, alarm, seen_by) in alarms {
         let owner = mapped.iter().find(|(m, _)| m.id == id);
         // The fix (defrag, disarm) targets the member's own node; else whoever reported it.
-        let node = owner.and_then(|(_, node)| node.as_deref()).unwrap_or(seen_by);
+        let node = owner
+            .and_then(|(_, node)| node.as_deref())
+            .unwrap_or(seen_by);
         let on = owner
             .map(|(m, node)| match node {
                 Some(node) => format!("{} ({node})", member_name(m)),
@@ -214,23 +238,34 @@ pub(super) fn find(
             })
             .unwrap_or_else(|| id.to_string());
         let effect = match alarm {
-            AlarmType::Nospace => "etcd accepts only reads and deletes until space is freed and the alarm disarmed",
+            AlarmType::Nospace => {
+                "etcd accepts only reads and deletes until space is freed and the alarm disarmed"
+            }
             _ => "the member's data disagrees with the others; do not trust it",
         };
         out.push(Finding::new(
             FindingKind::Alarm,
             Some(node),
             Some(id),
-            format!("{} alarm on member {id} on {on}: {effect}", alarm_word(alarm)),
+            format!(
+                "{} alarm on member {id} on {on}: {effect}",
+                alarm_word(alarm)
+            ),
         ));
     }
 
-    for n in nodes.iter().filter(|n| n.machine_type == Some(MachineType::Init)) {
+    for n in nodes
+        .iter()
+        .filter(|n| n.machine_type == Some(MachineType::Init))
+    {
         out.push(Finding::new(
             FindingKind::InitMachineType,
             Some(&n.node),
             None,
-            format!("{} has machine type init, which etcd recovery cannot use", n.node),
+            format!(
+                "{} has machine type init, which etcd recovery cannot use",
+                n.node
+            ),
         ));
     }
     out

@@ -18,13 +18,27 @@ pub(super) fn url_host(url: &str) -> &str {
 }
 
 fn member_node<'a>(member: &EtcdMember, nodes: &'a [NodeHealth]) -> Option<&'a NodeHealth> {
-    let hosts: Vec<&str> =
-        member.client_urls.iter().chain(member.peer_urls.iter()).map(|u| url_host(u)).collect();
+    let hosts: Vec<&str> = member
+        .client_urls
+        .iter()
+        .chain(member.peer_urls.iter())
+        .map(|u| url_host(u))
+        .collect();
     nodes
         .iter()
         .find(|n| hosts.contains(&n.node.as_str()))
-        .or_else(|| nodes.iter().find(|n| !member.hostname.is_empty() && n.node == member.hostname))
-        .or_else(|| nodes.iter().find(|n| n.etcd_status.as_ref().is_some_and(|s| s.member_id == member.id)))
+        .or_else(|| {
+            nodes
+                .iter()
+                .find(|n| !member.hostname.is_empty() && n.node == member.hostname)
+        })
+        .or_else(|| {
+            nodes.iter().find(|n| {
+                n.etcd_status
+                    .as_ref()
+                    .is_some_and(|s| s.member_id == member.id)
+            })
+        })
 }
 
 /// How one member is doing, and whether it can still vote.
@@ -37,16 +51,40 @@ struct Judgement {
     restorable: bool,
 }
 
-fn judge_member(member: &EtcdMember, node: Option<&NodeHealth>, cluster: &[EtcdMember]) -> Judgement {
-    let verdict = |state, reason: String, up, restorable| Judgement { state, reason: Some(reason), up, restorable };
+fn judge_member(
+    member: &EtcdMember,
+    node: Option<&NodeHealth>,
+    cluster: &[EtcdMember],
+) -> Judgement {
+    let verdict = |state, reason: String, up, restorable| Judgement {
+        state,
+        reason: Some(reason),
+        up,
+        restorable,
+    };
     let Some(node) = node else {
-        return verdict(MemberState::Unknown, "no polled node matches this member".into(), false, false);
+        return verdict(
+            MemberState::Unknown,
+            "no polled node matches this member".into(),
+            false,
+            false,
+        );
     };
     if !node.reachable {
-        return verdict(MemberState::Unknown, format!("Talos API on {} is unreachable", node.node), false, false);
+        return verdict(
+            MemberState::Unknown,
+            format!("Talos API on {} is unreachable", node.node),
+            false,
+            false,
+        );
     }
     let Some(service) = &node.etcd_service else {
-        return verdict(MemberState::Unknown, format!("etcd service state on {} is unknown", node.node), false, false);
+        return verdict(
+            MemberState::Unknown,
+            format!("etcd service state on {} is unknown", node.node),
+            false,
+            false,
+        );
     };
     if service.state != ServiceState::Running {
         // Preparing means the pre stage waits to join or to be bootstrapped: its data is gone.
@@ -55,9 +93,16 @@ fn judge_member(member: &EtcdMember, node: Option<&NodeHealth>, cluster: &[EtcdM
             ServiceState::Preparing | ServiceState::Skipped | ServiceState::Unknown
         );
         let why = if service.state == ServiceState::Preparing {
-            format!("etcd service on {} is Preparing (its data directory is empty)", node.node)
+            format!(
+                "etcd service on {} is Preparing (its data directory is empty)",
+                node.node
+            )
         } else {
-            format!("etcd service on {} is {}", node.node, service.state.as_str())
+            format!(
+                "etcd service on {} is {}",
+                node.node,
+                service.state.as_str()
+            )
         };
         return verdict(MemberState::Unhealthy, why, false, restorable);
     }
@@ -77,7 +122,10 @@ fn judge_member(member: &EtcdMember, node: Option<&NodeHealth>, cluster: &[EtcdM
     if status.member_id != member.id {
         return verdict(
             MemberState::Unhealthy,
-            format!("etcd on {} runs member {}, not this one", node.node, status.member_id),
+            format!(
+                "etcd on {} runs member {}, not this one",
+                node.node, status.member_id
+            ),
             false,
             false,
         );
@@ -85,7 +133,8 @@ fn judge_member(member: &EtcdMember, node: Option<&NodeHealth>, cluster: &[EtcdM
     // Same member ID, different cluster: a node bootstrapped again gets the ID back (etcd derives
     // it from the peer URL and cluster token), so only its member list gives it away.
     if let Some(seen) = &node.members
-        && (seen.len() != cluster.len() || seen.iter().any(|m| !cluster.iter().any(|c| c.id == m.id)))
+        && (seen.len() != cluster.len()
+            || seen.iter().any(|m| !cluster.iter().any(|c| c.id == m.id)))
     {
         return verdict(
             MemberState::Unhealthy,
@@ -113,7 +162,12 @@ fn judge_member(member: &EtcdMember, node: Option<&NodeHealth>, cluster: &[EtcdM
         };
         return verdict(MemberState::Unhealthy, reason, leaderless, false);
     }
-    Judgement { state: MemberState::Healthy, reason: None, up: true, restorable: false }
+    Judgement {
+        state: MemberState::Healthy,
+        reason: None,
+        up: true,
+        restorable: false,
+    }
 }
 
 /// The most common member list among nodes that answered is the cluster's view.
@@ -122,7 +176,10 @@ fn cluster_list<'a>(lists: &'a [(&str, Vec<EtcdMember>)]) -> Option<&'a Vec<Etcd
     let mut best = None;
     let mut best_votes = 0;
     for (_, list) in lists {
-        let votes = lists.iter().filter(|(_, other)| ids(other) == ids(list)).count();
+        let votes = lists
+            .iter()
+            .filter(|(_, other)| ids(other) == ids(list))
+            .count();
         if votes > best_votes {
             best_votes = votes;
             best = Some(list);
@@ -154,7 +211,10 @@ fn plural(n: u32, one: &str, many: &str) -> String {
 /// `remembered` is the last member list the poller saw while quorum held: once quorum is lost
 /// Talos can no longer list members (the call needs a leader), but the SRE still needs to see
 /// which members are gone.
-pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHealth>, HealthVerdict) {
+pub fn assess(
+    nodes: &[NodeHealth],
+    remembered: &[EtcdMember],
+) -> (Vec<MemberHealth>, HealthVerdict) {
     let mut reasons = Vec::new();
     let lists: Vec<(&str, Vec<EtcdMember>)> = nodes
         .iter()
@@ -200,14 +260,26 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
             (health, judgement)
         })
         .collect();
-    let mapped: Vec<(EtcdMember, Option<String>)> =
-        judged.iter().map(|(m, _)| (m.member.clone(), m.node.clone())).collect();
+    let mapped: Vec<(EtcdMember, Option<String>)> = judged
+        .iter()
+        .map(|(m, _)| (m.member.clone(), m.node.clone()))
+        .collect();
     let findings = findings::find(nodes, &lists, &base, leader.as_deref(), &mapped);
 
-    let voters: Vec<&(MemberHealth, Judgement)> = judged.iter().filter(|(m, _)| !m.member.is_learner).collect();
+    let voters: Vec<&(MemberHealth, Judgement)> = judged
+        .iter()
+        .filter(|(m, _)| !m.member.is_learner)
+        .collect();
     let up = voters.iter().filter(|(_, j)| j.up).count() as u32;
-    let unknown = voters.iter().filter(|(m, _)| m.state == MemberState::Unknown).count() as u32;
-    let mut restorable: Vec<MemberHealth> = voters.iter().filter(|(_, j)| j.restorable).map(|(m, _)| m.clone()).collect();
+    let unknown = voters
+        .iter()
+        .filter(|(m, _)| m.state == MemberState::Unknown)
+        .count() as u32;
+    let mut restorable: Vec<MemberHealth> = voters
+        .iter()
+        .filter(|(_, j)| j.restorable)
+        .map(|(m, _)| m.clone())
+        .collect();
     restorable.sort_by(|a, b| a.node.cmp(&b.node));
     let learners = (judged.len() - voters.len()) as u32;
     let quorum = Quorum::new(voters.len() as u32, up);
@@ -216,7 +288,10 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
     members.sort_by(|a, b| a.node.cmp(&b.node).then(a.member.id.cmp(&b.member.id)));
     for m in &members {
         if let Some(r) = &m.reason {
-            reasons.push(format!("member {} ({}): {r}", m.member.hostname, m.member.id));
+            reasons.push(format!(
+                "member {} ({}): {r}",
+                m.member.hostname, m.member.id
+            ));
         }
     }
     reasons.extend(findings.iter().map(|f| f.words.clone()));
@@ -226,7 +301,11 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
     let level = if quorum.voters == 0 {
         VerdictLevel::Unknown
     } else if quorum.holds() {
-        if reasons.is_empty() { VerdictLevel::Healthy } else { VerdictLevel::Degraded }
+        if reasons.is_empty() {
+            VerdictLevel::Healthy
+        } else {
+            VerdictLevel::Degraded
+        }
     } else if up + unknown >= needed {
         VerdictLevel::Unknown
     } else if up + back >= needed {
@@ -238,11 +317,19 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
     };
 
     let members_words = if learners > 0 {
-        format!("{} (plus {})", plural(quorum.voters, "member", "members"), plural(learners, "learner", "learners"))
+        format!(
+            "{} (plus {})",
+            plural(quorum.voters, "member", "members"),
+            plural(learners, "learner", "learners")
+        )
     } else {
         plural(quorum.voters, "member", "members")
     };
-    let asked = if unknown > 0 { format!(", {unknown} cannot be asked") } else { String::new() };
+    let asked = if unknown > 0 {
+        format!(", {unknown} cannot be asked")
+    } else {
+        String::new()
+    };
     let quorum_words = match level {
         _ if quorum.voters == 0 => "no etcd members seen on any control-plane node".to_string(),
         _ if quorum.holds() => format!(
@@ -253,14 +340,20 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
                 n => format!("survives {n} more failures"),
             }
         ),
-        VerdictLevel::Unknown => format!("{members_words}, {up} healthy{asked}, quorum needs {needed}: cannot tell"),
+        VerdictLevel::Unknown => {
+            format!("{members_words}, {up} healthy{asked}, quorum needs {needed}: cannot tell")
+        }
         _ => format!("{members_words}, {up} healthy{asked}, quorum needs {needed}: lost"),
     };
 
     let unreachable: Vec<String> = members
         .iter()
         .filter(|m| m.state == MemberState::Unknown)
-        .map(|m| m.node.clone().unwrap_or_else(|| member_name(&m.member).to_string()))
+        .map(|m| {
+            m.node
+                .clone()
+                .unwrap_or_else(|| member_name(&m.member).to_string())
+        })
         .collect();
     let summary = match level {
         VerdictLevel::Healthy => format!("healthy: {quorum_words}"),
@@ -283,7 +376,13 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
         VerdictLevel::QuorumRestorable => {
             let names: Vec<String> = restorable
                 .iter()
-                .map(|m| format!("{} ({})", member_name(&m.member), m.node.as_deref().unwrap_or("?")))
+                .map(|m| {
+                    format!(
+                        "{} ({})",
+                        member_name(&m.member),
+                        m.node.as_deref().unwrap_or("?")
+                    )
+                })
                 .collect();
             format!(
                 "bring back {} of: {}; start etcd there or reboot the node, its data rejoins the quorum (no snapshot restore needed)",
@@ -299,12 +398,25 @@ pub fn assess(nodes: &[NodeHealth], remembered: &[EtcdMember]) -> (Vec<MemberHea
         VerdictLevel::Unknown if quorum.voters == 0 => {
             "reach the control-plane nodes' Talos API and etcd before deciding".to_string()
         }
-        VerdictLevel::Unknown => format!("reach {} before deciding: their members may still vote", unreachable.join(", ")),
+        VerdictLevel::Unknown => format!(
+            "reach {} before deciding: their members may still vote",
+            unreachable.join(", ")
+        ),
     };
 
     (
         members,
-        HealthVerdict { level, quorum, unknown, leader, summary, quorum_words, next_move, reasons, findings },
+        HealthVerdict {
+            level,
+            quorum,
+            unknown,
+            leader,
+            summary,
+            quorum_words,
+            next_move,
+            reasons,
+            findings,
+        },
     )
 }
 
@@ -316,17 +428,22 @@ fn degraded_move(members: &[MemberHealth], findings: &[Finding]) -> String {
             f.member.as_deref().unwrap_or("?")
         );
     }
-    if let Some(f) = findings
-        .iter()
-        .find(|f| matches!(f.kind, FindingKind::SplitMemberLists | FindingKind::ExtraMember | FindingKind::UnknownMember))
-    {
+    if let Some(f) = findings.iter().find(|f| {
+        matches!(
+            f.kind,
+            FindingKind::SplitMemberLists | FindingKind::ExtraMember | FindingKind::UnknownMember
+        )
+    }) {
         let node = f.node.as_deref().unwrap_or("the node whose list differs");
         return format!(
             "quorum holds: fix the split: {node} runs etcd apart from the cluster; remove its stale member, \
              reset {node} (wipe EPHEMERAL) and let it rejoin as a new member"
         );
     }
-    if let Some(m) = members.iter().find(|m| m.state != MemberState::Healthy && !m.member.is_learner) {
+    if let Some(m) = members
+        .iter()
+        .find(|m| m.state != MemberState::Healthy && !m.member.is_learner)
+    {
         return format!(
             "quorum holds: fix the broken member {} ({}): {}",
             member_name(&m.member),

@@ -323,7 +323,9 @@ mod tests {
     fn only_exact_client_auth_passes() {
         use ExtendedKeyUsagePurpose::{ClientAuth, ServerAuth};
         assert!(has_only_client_auth(&leaf_with(vec![ClientAuth])));
-        assert!(!has_only_client_auth(&leaf_with(vec![ClientAuth, ServerAuth])));
+        assert!(!has_only_client_auth(&leaf_with(vec![
+            ClientAuth, ServerAuth
+        ])));
         assert!(!has_only_client_auth(&leaf_with(vec![ServerAuth])));
         assert!(!has_only_client_auth(&leaf_with(Vec::new())));
     }

@@ -220,6 +220,25 @@ pub struct ServeArgs {
     /// Largest snapshot file accepted, in bytes (taken or uploaded) [default: 9 GiB].
     #[arg(long, env = "TALOS_DR_SNAPSHOT_SIZE_LIMIT", value_name = "BYTES")]
     pub snapshot_size_limit: Option<u64>,
+    /// File holding the 32-byte key (64 hex digits or base64) that machine config backups are
+    /// encrypted with; without it, machine config backups are refused.
+    #[arg(long, env = "TALOS_DR_CONFIG_BACKUP_KEY_FILE", value_name = "PATH")]
+    pub config_backup_key_file: Option<PathBuf>,
+    /// S3-compatible endpoint for snapshots (http:// or https://); the local directory otherwise.
+    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_ENDPOINT", value_name = "URL")]
+    pub snapshot_s3_endpoint: Option<String>,
+    /// Bucket for snapshots (with --snapshot-s3-endpoint).
+    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_BUCKET", value_name = "NAME")]
+    pub snapshot_s3_bucket: Option<String>,
+    /// Region of the bucket [default: us-east-1].
+    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_REGION", value_name = "REGION")]
+    pub snapshot_s3_region: Option<String>,
+    /// Access key id for the bucket.
+    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_ACCESS_KEY_ID", value_name = "ID")]
+    pub snapshot_s3_access_key_id: Option<String>,
+    /// File holding the secret access key for the bucket.
+    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_SECRET_FILE", value_name = "PATH")]
+    pub snapshot_s3_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

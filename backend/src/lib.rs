@@ -16,9 +16,12 @@ pub mod error;
 pub mod fleet;
 pub mod health;
 pub mod json;
+pub mod machine_configs;
 pub mod metrics;
 pub mod presence;
 pub mod routes;
+pub mod schedules;
+pub mod snapshot_s3;
 pub mod snapshots;
 pub mod startup;
 pub mod state;
@@ -72,10 +75,14 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves the console on `listener` until the process stops or the listener fails. Client
 /// addresses are kept for the sign-in rate limit, the audit trail and the metrics rule.
+/// The snapshot scheduler runs for as long as the console serves.
 pub async fn run(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(
+    let scheduler = schedules::scheduler::spawn(state.clone());
+    let served = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .await
+    .await;
+    scheduler.abort();
+    served
 }

@@ -8,6 +8,8 @@ use talos_dr::audit::{ChainReport, NewAuditEntry};
 use talos_dr::auth::SessionSettings;
 use talos_dr::auth::users::add_user;
 use talos_dr::config::{Config, ServeArgs};
+use talos_dr::machine_configs::ConfigBackupKey;
+use talos_dr::snapshot_s3::{S3Flags, open_checked_s3};
 use talos_dr::snapshots::SnapshotSettings;
 use talos_dr::storage::DEFAULT_DATA_DIR;
 use talos_dr::{AccessSettings, AppState, Storage};
@@ -24,6 +26,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start; the size of the serve flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the web console.
@@ -118,6 +122,12 @@ fn main() -> ExitCode {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Read first: a bad key file is a typo to fix before anything else starts.
+    let config_backup_key = args
+        .config_backup_key_file
+        .as_deref()
+        .map(ConfigBackupKey::from_file)
+        .transpose()?;
     let config = Config::load(&args)?;
     let clusters = talos_dr::watch_clusters(&config)?;
     let storage = Storage::open(&config.data_dir).await?;
@@ -142,7 +152,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(limit) = args.snapshot_size_limit {
         snapshots.size_limit = limit;
     }
-    let state = AppState::new(clusters, storage, access).with_snapshots(snapshots);
+    let s3 = S3Flags {
+        endpoint: args.snapshot_s3_endpoint.clone(),
+        bucket: args.snapshot_s3_bucket.clone(),
+        region: args.snapshot_s3_region.clone(),
+        access_key_id: args.snapshot_s3_access_key_id.clone(),
+        secret_file: args.snapshot_s3_secret_file.clone(),
+    }
+    .settings()?;
+    let state = AppState::new(clusters, storage, access);
+    let mut state = match s3 {
+        Some(s3) => {
+            let staging = config.data_dir.join("snapshot-staging");
+            let store = open_checked_s3(&s3, &staging).await?;
+            tracing::info!(store = store.description(), "snapshots go to S3");
+            state.with_snapshot_store(snapshots, store)
+        }
+        None => state.with_snapshots(snapshots),
+    };
+    match config_backup_key {
+        Some(key) => state = state.with_config_backup_key(key),
+        None => {
+            tracing::info!("no --config-backup-key-file: machine config backups are turned off")
+        }
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

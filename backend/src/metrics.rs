@@ -19,7 +19,9 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// `GET /metrics`
 #[tracing::instrument(name = "find_metrics", skip_all)]
 pub async fn find_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], render(&state))
+    let mut text = render(&state);
+    text.push_str(&crate::schedules::metrics::render(&state, crate::clock::now_ms()).await);
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
 }
 
 /// Label values escaped as the text format wants.

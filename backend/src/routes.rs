@@ -9,12 +9,14 @@ use std::collections::BTreeMap;
 
 use axum::http::{Method, Uri};
 use axum::middleware::from_fn_with_state;
-use axum::routing::{MethodRouter, any, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post, put};
 use axum::{Extension, Router};
 use talos_dr_shared::Role;
 
 use crate::auth::guard::{Access, RoutePolicy};
 use crate::error::ApiError;
+use crate::machine_configs::api as machine_configs;
+use crate::schedules::api as schedules_api;
 use crate::snapshots::{api as snapshots_api, api_read as snapshots_read};
 use crate::state::AppState;
 use crate::{assets, audit, auth, clusters, fleet, health, metrics};
@@ -184,6 +186,44 @@ pub fn route_table() -> Vec<RouteSpec> {
             AnyRole(OPERATOR),
             Some("snapshot_rehearse"),
             post(snapshots_api::rehearse_snapshot),
+        ),
+        // Machine configs hold the cluster's secrets: admins only, and downloads are audited.
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/machine-configs",
+            AnyRole(ADMIN),
+            None,
+            get(machine_configs::list_machine_configs),
+        ),
+        spec(
+            Method::POST,
+            "/api/clusters/{cluster}/machine-configs",
+            AnyRole(ADMIN),
+            Some("machine_config_backup"),
+            post(machine_configs::back_up_machine_configs),
+        ),
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/machine-configs/{id}/download",
+            AnyRole(ADMIN),
+            // A read: the handler records `machine_config_download` itself.
+            None,
+            get(machine_configs::download_machine_config),
+        ),
+        // Snapshot schedules: admins set them, everyone reads.
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/schedule",
+            AnyRole(VIEWER),
+            None,
+            get(schedules_api::find_schedule),
+        ),
+        spec(
+            Method::PUT,
+            "/api/clusters/{cluster}/schedule",
+            AnyRole(ADMIN),
+            Some("schedule_set"),
+            put(schedules_api::put_schedule),
         ),
         spec(
             Method::GET,

@@ -7,6 +7,7 @@ use crate::auth::{LoginLimiter, SessionSettings};
 use crate::clusters::ClusterError;
 use crate::config::Secret;
 use crate::health::HealthHub;
+use crate::machine_configs::{ConfigBackupKey, MachineConfigStore};
 use crate::presence::PresenceHub;
 use crate::snapshots::history::SnapshotHistory;
 use crate::snapshots::{SnapshotService, SnapshotSettings};
@@ -58,6 +59,9 @@ pub struct AppState {
     clusters: Arc<Vec<WatchedCluster>>,
     shared: Arc<Shared>,
     snapshots: Arc<SnapshotService>,
+    machine_configs: MachineConfigStore,
+    /// Without a key, machine config backups are refused rather than stored in the clear.
+    config_backup_key: Option<Arc<ConfigBackupKey>>,
 }
 
 impl AppState {
@@ -72,7 +76,11 @@ impl AppState {
             SnapshotSettings::in_data_dir(&data_dir),
             SnapshotHistory::new(storage.pool.clone()),
         );
+        let machine_configs =
+            MachineConfigStore::new(storage.pool.clone(), data_dir.join("machine-configs"));
         Self {
+            machine_configs,
+            config_backup_key: None,
             snapshots: Arc::new(snapshots),
             clusters: Arc::new(clusters),
             shared: Arc::new(Shared {
@@ -117,8 +125,33 @@ impl AppState {
         self
     }
 
+    /// Replaces the snapshot settings and uses `store` (an S3 bucket checked at start).
+    pub fn with_snapshot_store(
+        mut self,
+        settings: SnapshotSettings,
+        store: crate::snapshots::SnapshotStore,
+    ) -> Self {
+        let history = SnapshotHistory::new(self.shared.storage.pool.clone());
+        self.snapshots = Arc::new(SnapshotService::with_store(settings, history, store));
+        self
+    }
+
     pub fn snapshots(&self) -> &SnapshotService {
         &self.snapshots
+    }
+
+    /// Turns machine config backups on, sealed with `key`.
+    pub fn with_config_backup_key(mut self, key: ConfigBackupKey) -> Self {
+        self.config_backup_key = Some(Arc::new(key));
+        self
+    }
+
+    pub fn config_backup_key(&self) -> Option<&ConfigBackupKey> {
+        self.config_backup_key.as_deref()
+    }
+
+    pub fn machine_configs(&self) -> &MachineConfigStore {
+        &self.machine_configs
     }
 
     pub fn limiter(&self) -> &LoginLimiter {

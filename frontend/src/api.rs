@@ -511,6 +511,14 @@ pub async fn list_snapshots(
     get_json(&url, "a snapshot history").await
 }
 
+/// `GET /api/clusters/{cluster}/schedule`: the snapshot schedule, its last run and freshness.
+pub async fn find_schedule(
+    cluster: &str,
+) -> Result<talos_dr_shared::schedules::ScheduleView, ApiError> {
+    let url = format!("{}/schedule", cluster_path(cluster));
+    get_json(&url, "a snapshot schedule").await
+}
+
 /// `GET /api/clusters/{cluster}/snapshots/{id}`: one entry with its contents.
 pub async fn find_snapshot(
     cluster: &str,
@@ -741,4 +749,74 @@ pub async fn create_user(
         what: "a created user",
         detail: e.to_string(),
     })
+}
+
+// ---- Machine config backups (admin) ----
+
+/// One node's backed-up machine config, as `GET .../machine-configs` lists it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct MachineConfigBackup {
+    pub id: String,
+    pub node: String,
+    pub taken_by: String,
+    pub taken_at_ms: i64,
+    pub sha256: String,
+    pub size_bytes: i64,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct MachineConfigList {
+    backups: Vec<MachineConfigBackup>,
+}
+
+/// What one backup run stored, and the nodes whose config could not be fetched.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MachineConfigBackupRun {
+    pub backups: Vec<MachineConfigBackup>,
+    pub failures: Vec<MachineConfigFailure>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MachineConfigFailure {
+    pub node: String,
+    pub reason: String,
+}
+
+/// `GET /api/clusters/{cluster}/machine-configs`: newest first.
+pub async fn list_machine_configs(cluster: &str) -> Result<Vec<MachineConfigBackup>, ApiError> {
+    let url = format!("{}/machine-configs", cluster_path(cluster));
+    get_json::<MachineConfigList>(&url, "a machine config list")
+        .await
+        .map(|l| l.backups)
+}
+
+/// `POST /api/clusters/{cluster}/machine-configs`: backs up every control-plane node's config.
+pub async fn back_up_machine_configs(cluster: &str) -> Result<MachineConfigBackupRun, ApiError> {
+    let url = format!("{}/machine-configs", cluster_path(cluster));
+    let response = with_csrf(Request::post(&url))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if response.status() == 401 {
+        let error = error_from(response).await;
+        session_gone();
+        return Err(error);
+    }
+    if !response.ok() {
+        return Err(error_from(response).await);
+    }
+    response.json().await.map_err(|e| ApiError::Malformed {
+        what: "a machine config backup",
+        detail: e.to_string(),
+    })
+}
+
+/// Where the browser downloads one backup, decrypted (the console records the download).
+pub fn machine_config_download_url(cluster: &str, id: &str) -> String {
+    format!(
+        "{}/machine-configs/{}/download",
+        cluster_path(cluster),
+        String::from(js_sys::encode_uri_component(id))
+    )
 }

@@ -300,26 +300,44 @@ pub async fn create_snapshot(
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::BadRequest(format!("request body: {e}")))?
     };
-    let asked = request.node;
+    let entry = take(
+        &state,
+        watched,
+        &user,
+        SnapshotTrigger::Manual,
+        request.node,
+    )
+    .await?;
+    created(entry, false)
+}
+
+/// The take path the button and the scheduler share: EtcdSnapshot from `asked` (or a healthy
+/// node) into the store, recorded in the history whatever happens once a node is chosen.
+pub async fn take(
+    state: &AppState,
+    watched: &WatchedCluster,
+    user: &CurrentUser,
+    trigger: SnapshotTrigger,
+    asked: Option<String>,
+) -> Result<SnapshotEntry, SnapshotApiError> {
     let node = pick_node(watched, asked)?;
     let talos = talos_for(watched, TalosRole::EtcdBackup)?;
     let attempt = Attempt {
-        cluster: &cluster,
+        cluster: &watched.name,
         node: Some(node.clone()),
-        user: &user,
-        trigger: SnapshotTrigger::Manual,
+        user,
+        trigger,
         kind: SnapshotEntryKind::Snapshot,
         expected: ExpectedKind::Snapshot,
     };
-    let entry = match talos.etcd_snapshot(&node).await {
-        Ok(stream) => attempt.ingest(&state, stream).await?,
+    match talos.etcd_snapshot(&node).await {
+        Ok(stream) => attempt.ingest(state, stream).await,
         Err(e) => {
             attempt
-                .record_failure(&state, format!("EtcdSnapshot on node {node}: {e}"))
-                .await?
+                .record_failure(state, format!("EtcdSnapshot on node {node}: {e}"))
+                .await
         }
-    };
-    created(entry, false)
+    }
 }
 
 /// `POST /api/clusters/{cluster}/snapshots/raw-copy`: the member's database file read with the

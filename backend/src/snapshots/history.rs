@@ -130,6 +130,16 @@ impl SnapshotHistory {
         row.as_ref().map(read_row).transpose()
     }
 
+    /// Removes one row (retention, after its object is gone).
+    pub async fn delete(&self, cluster: &str, id: &str) -> Result<(), HistoryError> {
+        sqlx::query("DELETE FROM snapshots WHERE cluster = ? AND id = ?")
+            .bind(cluster)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_rehearsal(
         &self,
         id: &str,

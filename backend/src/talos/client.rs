@@ -175,6 +175,24 @@ impl TalosApi for TalosClient {
         mapping::machine_type(reply.into_inner())
     }
 
+    async fn machine_config(&self, node: &str) -> Result<Vec<u8>, TalosError> {
+        let reply = self
+            .call(node, "MachineConfig", |ch| async move {
+                let get = GetRequest {
+                    namespace: "config".into(),
+                    r#type: "MachineConfigs.config.talos.dev".into(),
+                    id: "v1alpha1".into(),
+                    options: Some(GetOptions {}),
+                };
+                StateClient::new(ch)
+                    .max_decoding_message_size(MAX_MESSAGE_SIZE)
+                    .get(self.request(get, node)?)
+                    .await
+            })
+            .await?;
+        mapping::machine_config(reply.into_inner())
+    }
+
     async fn etcd_service(&self, node: &str) -> Result<Option<EtcdService>, TalosError> {
         let reply = self
             .call(node, "ServiceList", |ch| async move {

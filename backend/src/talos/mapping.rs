@@ -57,6 +57,23 @@ pub fn machine_type(reply: GetResponse) -> Result<MachineType, TalosError> {
     })
 }
 
+/// The config bytes from the `proto_spec`; servers that fill only `yaml_spec` are not used,
+/// since that form is re-marshalled and may differ from what was applied.
+pub fn machine_config(reply: GetResponse) -> Result<Vec<u8>, TalosError> {
+    let spec = reply
+        .resource
+        .and_then(|r| r.spec)
+        .ok_or_else(|| TalosError::BadReply("MachineConfig resource has no spec".into()))?;
+    let decoded = proto_config::MachineConfigSpec::decode(spec.proto_spec.as_slice())
+        .map_err(|_| TalosError::BadReply("MachineConfig spec does not decode".into()))?;
+    if decoded.yaml_marshalled.is_empty() {
+        return Err(TalosError::BadReply(
+            "MachineConfig spec holds no YAML".into(),
+        ));
+    }
+    Ok(decoded.yaml_marshalled)
+}
+
 pub fn etcd_service(reply: ServiceListResponse) -> Result<Option<EtcdService>, TalosError> {
     let list = reply
         .messages

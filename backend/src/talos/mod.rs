@@ -37,6 +37,15 @@ pub trait TalosApi: Send + Sync + 'static {
             "snapshots are not supported by this client".into(),
         ))
     }
+    /// COSI `MachineConfigs.config.talos.dev` `v1alpha1` in namespace `config`: the node's
+    /// active machine configuration, exactly as submitted (all YAML documents). The resource is
+    /// sensitive, so only `os:admin` credentials get it.
+    async fn machine_config(&self, node: &str) -> Result<Vec<u8>, TalosError> {
+        let _ = node;
+        Err(TalosError::Refused(
+            "machine config reads are not supported by this client".into(),
+        ))
+    }
     /// `Read`: the raw bytes of one file on the node, as they stream.
     async fn read_file(&self, node: &str, path: &str) -> Result<ByteStream, TalosError> {
         let _ = (node, path);

@@ -85,12 +85,21 @@ pub async fn spawn_app_with_access(
     clusters: Vec<WatchedCluster>,
     access: AccessSettings,
 ) -> TestApp {
+    spawn_app_configured(clusters, access, |state| state).await
+}
+
+/// As [`spawn_app_with_access`], with `configure` applied to the state before it serves.
+pub async fn spawn_app_configured(
+    clusters: Vec<WatchedCluster>,
+    access: AccessSettings,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> TestApp {
     LazyLock::force(&TRACING);
     let data_dir = tempfile::tempdir().expect("temp data dir");
     let storage = Storage::open(data_dir.path())
         .await
         .expect("database opens");
-    let state = AppState::new(clusters, storage.clone(), access);
+    let state = configure(AppState::new(clusters, storage.clone(), access));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");

@@ -8,6 +8,8 @@ use talos_dr_shared::Role;
 use talos_dr_shared::snapshots::{SnapshotEntry, SnapshotEntryKind};
 use wasm_bindgen::JsCast;
 
+use super::machine_configs_panel::MachineConfigsPanel;
+use super::schedule_panel::SchedulePanel;
 use crate::access::can;
 use crate::api::{self, ApiError, SnapshotUpload};
 use crate::format::{age, bytes, utc_datetime};
@@ -69,6 +71,7 @@ pub fn SnapshotsPage() -> impl IntoView {
                 </h1>
             </header>
             {operator.then(|| view! { <SnapshotActions cluster=actions_cluster.clone() on_change=move || history.refetch()/> })}
+            <SchedulePanel cluster=cluster.clone()/>
             <CompareBar cluster=cluster.clone() chosen/>
             <Transition fallback=|| view! { <p class="loading">"Loading the snapshot history…"</p> }>
                 {move || {
@@ -84,6 +87,7 @@ pub fn SnapshotsPage() -> impl IntoView {
                     })
                 }}
             </Transition>
+            <MachineConfigsPanel cluster=cluster.clone()/>
         </main>
     }
 }

@@ -1,0 +1,223 @@
+//! The schedule table: one schedule per cluster with its next run and last result.
+
+use sqlx::{Row, SqlitePool};
+use talos_dr_shared::schedules::{RetentionPolicy, ScheduleRequest, ScheduledRun};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleStoreError {
+    #[error("snapshot schedules: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A stored schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSchedule {
+    pub cluster: String,
+    pub request: ScheduleRequest,
+    pub next_run_ms: Option<i64>,
+    pub last_run: Option<ScheduledRun>,
+    /// When an admin last set it: a run started before a change must not overwrite the new
+    /// next run time.
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ScheduleStore {
+    pool: SqlitePool,
+}
+
+fn count(n: Option<u32>) -> Option<i64> {
+    n.map(i64::from)
+}
+
+fn read_count(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<Option<u32>, sqlx::Error> {
+    let n: Option<i64> = row.try_get(column)?;
+    Ok(n.and_then(|n| u32::try_from(n).ok()))
+}
+
+fn read(row: &sqlx::sqlite::SqliteRow) -> Result<StoredSchedule, sqlx::Error> {
+    let freshness: i64 = row.try_get("freshness_seconds")?;
+    let jitter: i64 = row.try_get("jitter_seconds")?;
+    let last_run_ms: Option<i64> = row.try_get("last_run_ms")?;
+    let last_ok: Option<i64> = row.try_get("last_ok")?;
+    let last_run = last_run_ms
+        .map(|at_ms| -> Result<ScheduledRun, sqlx::Error> {
+            Ok(ScheduledRun {
+                at_ms,
+                ok: last_ok == Some(1),
+                snapshot_id: row.try_get("last_snapshot_id")?,
+                failure: row.try_get("last_failure")?,
+            })
+        })
+        .transpose()?;
+    Ok(StoredSchedule {
+        cluster: row.try_get("cluster")?,
+        request: ScheduleRequest {
+            cron: row.try_get("cron")?,
+            retention: RetentionPolicy {
+                keep_last: read_count(row, "keep_last")?,
+                hourly: read_count(row, "keep_hourly")?,
+                daily: read_count(row, "keep_daily")?,
+                weekly: read_count(row, "keep_weekly")?,
+            },
+            freshness_seconds: u64::try_from(freshness).unwrap_or(0),
+            jitter_seconds: u64::try_from(jitter).unwrap_or(0),
+        },
+        next_run_ms: row.try_get("next_run_ms")?,
+        last_run,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    })
+}
+
+impl ScheduleStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Sets the cluster's schedule, keeping the last run's result.
+    pub async fn put(
+        &self,
+        cluster: &str,
+        request: &ScheduleRequest,
+        next_run_ms: i64,
+        updated_by: &str,
+        now_ms: i64,
+    ) -> Result<(), ScheduleStoreError> {
+        let r = &request.retention;
+        sqlx::query(
+            "INSERT INTO snapshot_schedules (cluster, cron, keep_last, keep_hourly, keep_daily, \
+             keep_weekly, freshness_seconds, jitter_seconds, next_run_ms, updated_by, updated_at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (cluster) DO UPDATE SET cron = excluded.cron, keep_last = excluded.keep_last, \
+             keep_hourly = excluded.keep_hourly, keep_daily = excluded.keep_daily, \
+             keep_weekly = excluded.keep_weekly, freshness_seconds = excluded.freshness_seconds, \
+             jitter_seconds = excluded.jitter_seconds, next_run_ms = excluded.next_run_ms, \
+             updated_by = excluded.updated_by, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(cluster)
+        .bind(&request.cron)
+        .bind(count(r.keep_last))
+        .bind(count(r.hourly))
+        .bind(count(r.daily))
+        .bind(count(r.weekly))
+        .bind(i64::try_from(request.freshness_seconds).unwrap_or(i64::MAX))
+        .bind(i64::try_from(request.jitter_seconds).unwrap_or(i64::MAX))
+        .bind(next_run_ms)
+        .bind(updated_by)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn find(&self, cluster: &str) -> Result<Option<StoredSchedule>, ScheduleStoreError> {
+        let row = sqlx::query("SELECT * FROM snapshot_schedules WHERE cluster = ?")
+            .bind(cluster)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(read).transpose()?)
+    }
+
+    /// Schedules whose next run is at or before `now_ms`.
+    pub async fn due(&self, now_ms: i64) -> Result<Vec<StoredSchedule>, ScheduleStoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM snapshot_schedules WHERE next_run_ms IS NOT NULL AND next_run_ms <= ? \
+             ORDER BY next_run_ms",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
+    }
+
+    pub async fn all(&self) -> Result<Vec<StoredSchedule>, ScheduleStoreError> {
+        let rows = sqlx::query("SELECT * FROM snapshot_schedules ORDER BY cluster")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(read).collect::<Result<_, _>>()?)
+    }
+
+    /// Records a run and when the next one is due; the next run time is left alone when the
+    /// schedule was changed after `schedule_updated_at_ms` (the change already set it).
+    pub async fn record_run(
+        &self,
+        cluster: &str,
+        run: &ScheduledRun,
+        next_run_ms: Option<i64>,
+        schedule_updated_at_ms: i64,
+    ) -> Result<(), ScheduleStoreError> {
+        sqlx::query(
+            "UPDATE snapshot_schedules SET last_run_ms = ?, last_ok = ?, last_snapshot_id = ?, \
+             last_failure = ?, \
+             next_run_ms = CASE WHEN updated_at_ms = ? THEN ? ELSE next_run_ms END \
+             WHERE cluster = ?",
+        )
+        .bind(run.at_ms)
+        .bind(i64::from(run.ok))
+        .bind(&run.snapshot_id)
+        .bind(&run.failure)
+        .bind(schedule_updated_at_ms)
+        .bind(next_run_ms)
+        .bind(cluster)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Storage;
+
+    fn request(cron: &str) -> ScheduleRequest {
+        ScheduleRequest {
+            cron: cron.into(),
+            retention: RetentionPolicy {
+                keep_last: Some(2),
+                ..RetentionPolicy::default()
+            },
+            freshness_seconds: 3600,
+            jitter_seconds: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_started_before_a_change_keeps_the_new_next_run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = Storage::open(dir.path()).await.expect("database opens");
+        let store = ScheduleStore::new(storage.pool.clone());
+        store
+            .put("prod", &request("* * * * * *"), 1_000, "admin", 10)
+            .await
+            .expect("put");
+        let running = store.due(1_000).await.expect("due").remove(0);
+        // The admin changes the schedule while the run is taking its snapshot.
+        store
+            .put("prod", &request("0 0 1 1 *"), 9_000_000, "admin", 20)
+            .await
+            .expect("put");
+        let run = ScheduledRun {
+            at_ms: 1_000,
+            ok: true,
+            snapshot_id: Some("s1".into()),
+            failure: None,
+        };
+        store
+            .record_run("prod", &run, Some(2_000), running.updated_at_ms)
+            .await
+            .expect("record");
+        let now = store.find("prod").await.expect("find").expect("stored");
+        assert_eq!(now.next_run_ms, Some(9_000_000));
+        assert_eq!(now.last_run, Some(run.clone()));
+        assert!(store.due(5_000).await.expect("due").is_empty());
+
+        // Without a change in between, the run sets the next run.
+        store
+            .record_run("prod", &run, Some(9_500_000), now.updated_at_ms)
+            .await
+            .expect("record");
+        let after = store.find("prod").await.expect("find").expect("stored");
+        assert_eq!(after.next_run_ms, Some(9_500_000));
+    }
+}

@@ -15,6 +15,8 @@ const CONTROL = process.env.EMULATOR_CONTROL;
 const USER = process.env.TALOS_DR_USER;
 const VIEWER = process.env.TALOS_DR_VIEWER;
 const VIEWER_PASSWORD = process.env.TALOS_DR_VIEWER_PASSWORD;
+const OPERATOR = process.env.TALOS_DR_OPERATOR;
+const OPERATOR_PASSWORD = process.env.TALOS_DR_OPERATOR_PASSWORD;
 const SHOWS_KILL_WITHIN_MS = 10_000;
 const BROWSERS_AGREE_WITHIN_MS = 2_000;
 
@@ -25,6 +27,7 @@ before(async () => {
   assert.ok(CONTROL, "EMULATOR_CONTROL must name the emulator's control address");
   assert.ok(USER, "TALOS_DR_USER must name a console user with every role");
   assert.ok(VIEWER && VIEWER_PASSWORD, "TALOS_DR_VIEWER / TALOS_DR_VIEWER_PASSWORD must name a viewer-only user");
+  assert.ok(OPERATOR && OPERATOR_PASSWORD, "TALOS_DR_OPERATOR / TALOS_DR_OPERATOR_PASSWORD must name a viewer+operator user");
   browser = await launchBrowser();
 });
 
@@ -59,6 +62,26 @@ test("a viewer is offered no audit trail, and the console refuses it with a clea
   await screenshot(page, "team-viewer-audit-refused");
   assert.deepEqual(problems, []);
   await context.close();
+});
+
+test("an operator is offered the snapshot actions and a viewer only the history", async () => {
+  for (const [user, password, offered] of [
+    [OPERATOR, OPERATOR_PASSWORD, true],
+    [VIEWER, VIEWER_PASSWORD, false],
+  ]) {
+    const { context, page, problems } = await openPage(browser);
+    await signIn(page, CONSOLE, user, password);
+    await page.goto(new URL("/clusters/emulated/snapshots", CONSOLE).href);
+    await page.locator('[data-testid="snapshots-page"]').waitFor({ timeout: 10_000 });
+    // The history itself loads for both; wait for it so a slow render is not read as "hidden".
+    await page.waitForFunction(() => !document.querySelector('[data-testid="snapshots-page"] .loading'));
+    assert.equal(await page.locator('[data-testid="take-snapshot"]').count(), offered ? 1 : 0, `${user}: Take snapshot offered = ${offered}`);
+    assert.equal(await page.locator('[data-testid="take-raw-copy"]').count(), offered ? 1 : 0, `${user}: raw copy offered = ${offered}`);
+    assert.equal(await page.locator('[data-testid="nav-audit"]').count(), 0, `${user}: no Audit link`);
+    await screenshot(page, `team-snapshots-${offered ? "operator" : "viewer"}`);
+    assert.deepEqual(problems, []);
+    await context.close();
+  }
 });
 
 test("an all-roles user reads the sign-ins in the audit trail and can filter them", async () => {

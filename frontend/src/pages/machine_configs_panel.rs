@@ -61,7 +61,7 @@ pub fn MachineConfigsPanel(cluster: String) -> impl IntoView {
     let table_cluster = cluster.clone();
     view! {
         <section class="panel machine-configs" data-testid="machine-configs">
-            <h2>"Machine configs"</h2>
+            <h2 class="panel-title">"Machine configs"</h2>
             <p class="muted">"Encrypted copies of each control-plane node's machine configuration (admin only; downloads are audited)."</p>
             <button
                 class="button"

@@ -28,7 +28,8 @@ pub fn SchedulePanel(cluster: String) -> impl IntoView {
     });
     view! {
         <section class="panel" data-testid="schedule-panel">
-            <h2>"Schedule and freshness"</h2>
+            <h2 class="panel-title">"Schedule and freshness"</h2>
+            <div class="panel-body">
             <Transition fallback=|| view! { <p class="loading">"Loading the schedule…"</p> }>
                 {move || Suspend::new(async move {
                     match schedule.await {
@@ -40,6 +41,7 @@ pub fn SchedulePanel(cluster: String) -> impl IntoView {
                     }
                 })}
             </Transition>
+            </div>
         </section>
     }
 }

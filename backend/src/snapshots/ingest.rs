@@ -224,6 +224,9 @@ fn damaged(reason: String, verdict: &RestoreVerdict) -> IngestFailure {
 }
 
 /// Writes the stream to `path`, hashing on the way, enforcing the size limit.
+/// Bytes gathered before one write to the staging file.
+const WRITE_BUFFER: usize = 1 << 20;
+
 async fn receive<S, E>(chunks: S, path: &Path, size_limit: u64) -> Result<Received, IngestFailure>
 where
     S: Stream<Item = Result<Bytes, E>>,
@@ -244,12 +247,15 @@ where
             }
         }
     };
-    let mut file = tokio::fs::OpenOptions::new()
+    let file = tokio::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(path)
         .await
         .map_err(|e| staging_err(e, 0))?;
+    // Talos streams snapshots in 1 KiB messages; writing each one on its own costs a trip to the
+    // blocking pool per KiB, which made taking a snapshot several times slower than etcdctl.
+    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
     let mut sha = Sha256::new();
     let mut trailer = StreamingVerifier::new();
     let mut len = 0u64;
@@ -275,7 +281,10 @@ where
     // On disk before it is renamed into place: a crash must never leave a committed but
     // truncated snapshot.
     file.flush().await.map_err(|e| staging_err(e, len))?;
-    file.sync_all().await.map_err(|e| staging_err(e, len))?;
+    file.get_ref()
+        .sync_all()
+        .await
+        .map_err(|e| staging_err(e, len))?;
     if len == 0 {
         return Err(IngestFailure::Empty);
     }

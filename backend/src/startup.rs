@@ -87,5 +87,6 @@ pub fn watch_cluster(settings: PollSettings, talos: Arc<dyn TalosApi>) -> Watche
         presence: Default::default(),
         talos,
         talos_credentials: ClusterCredentials::default(),
+        recovery_talos: None,
     }
 }

@@ -27,6 +27,9 @@ pub struct WatchedCluster {
     /// reads. Credentials for other Talos roles stay in `talos_credentials`.
     pub talos: Arc<dyn TalosApi>,
     pub talos_credentials: crate::talos::credentials::ClusterCredentials,
+    /// The cluster's Talos API with `os:admin` credentials, for recovery steps; `None` when the
+    /// configuration gives the console no admin talosconfig (recoveries are then refused).
+    pub recovery_talos: Option<Arc<dyn crate::talos::TalosRecoveryApi>>,
 }
 
 impl fmt::Debug for WatchedCluster {

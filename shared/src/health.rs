@@ -27,6 +27,18 @@ pub enum MachineType {
     Worker,
 }
 
+impl MachineType {
+    /// As Talos prints it (`talosctl get machinetype`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Init => "init",
+            Self::Controlplane => "controlplane",
+            Self::Worker => "worker",
+        }
+    }
+}
+
 /// Talos service states, in Talos' own order and spelling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceState {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod fleet;
 pub mod health;
 pub mod quorum;
+pub mod recovery;
 pub mod schedules;
 pub mod snapshots;
 

@@ -55,6 +55,79 @@ pub trait TalosApi: Send + Sync + 'static {
     }
 }
 
+/// What `Reset` does to a node. The recovery only ever sends `graceful: false, reboot: true`
+/// with a non-empty wipe list: an empty list would make Talos wipe the whole STATE disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetOptions {
+    pub graceful: bool,
+    pub reboot: bool,
+    /// `system_partitions_to_wipe` labels, e.g. `["EPHEMERAL"]` or `["ETCD"]`.
+    pub wipe_labels: Vec<String>,
+}
+
+/// `Bootstrap`: start a new etcd cluster on this node, from the snapshot uploaded with
+/// `EtcdRecover` when `recover_etcd` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BootstrapOptions {
+    pub recover_etcd: bool,
+    pub recover_skip_hash_check: bool,
+}
+
+/// How `ApplyConfiguration` applies a config. The recovery only stages (the machine type can
+/// only change across a reboot), so the modes that reboot or apply at once are not offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    Staged,
+}
+
+/// One kernel-log line from `Dmesg`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelLogLine {
+    /// As the node sent it, without the trailing newline.
+    pub text: String,
+}
+
+/// Kernel-log lines as they arrive; an error ends the stream.
+pub type KernelLogStream = BoxStream<'static, Result<KernelLogLine, TalosError>>;
+
+/// The state-changing calls of a recovery. Each one changes a node and must be sent at most once
+/// per approved step; nothing here retries on its own.
+#[async_trait]
+pub trait TalosRecoveryApi: TalosApi {
+    /// `Reset` with the given options; returns once the node accepted the request.
+    async fn reset(&self, node: &str, options: &ResetOptions) -> Result<(), TalosError>;
+    /// `Bootstrap`; Talos answers before the restore runs, so success means "accepted".
+    async fn bootstrap(&self, node: &str, options: BootstrapOptions) -> Result<(), TalosError>;
+    /// `EtcdRecover`: streams the snapshot to the node (stored at `/var/lib/etcd.snapshot`).
+    /// `progress` is called with the bytes sent so far.
+    async fn etcd_recover(
+        &self,
+        node: &str,
+        snapshot: ByteStream,
+        progress: Box<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<(), TalosError>;
+    /// `ApplyConfiguration` of `config` (all YAML documents) in `mode`.
+    async fn apply_configuration(
+        &self,
+        node: &str,
+        config: Vec<u8>,
+        mode: ApplyMode,
+    ) -> Result<(), TalosError>;
+    /// `Reboot` in the default mode.
+    async fn reboot(&self, node: &str) -> Result<(), TalosError>;
+    /// The node's boot id (`Read` of `/proc/sys/kernel/random/boot_id`): it changes on every
+    /// boot, which tells whether a reset or reboot took effect.
+    async fn boot_id(&self, node: &str) -> Result<String, TalosError>;
+    /// `Dmesg`: the kernel log, the last `tail_lines` lines and then, with `follow`, new lines as
+    /// they come.
+    async fn dmesg(
+        &self,
+        node: &str,
+        follow: bool,
+        tail_lines: i32,
+    ) -> Result<KernelLogStream, TalosError>;
+}
+
 /// File bytes from a node, chunk by chunk; an error ends the stream.
 pub type ByteStream = BoxStream<'static, Result<bytes::Bytes, TalosError>>;
 

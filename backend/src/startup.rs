@@ -8,7 +8,9 @@ use crate::config::{ClusterConfig, Config};
 use crate::health::{PollSettings, spawn_poller};
 use crate::state::WatchedCluster;
 use crate::talos::credentials::{ClusterCredentials, TalosRole};
-use crate::talos::{TalosApi, TalosClient, TalosClientError, TalosconfigError, talosconfig};
+use crate::talos::{
+    TalosApi, TalosClient, TalosClientError, TalosRecoveryApi, TalosconfigError, talosconfig,
+};
 
 /// Why the console refuses to start.
 #[derive(Debug, thiserror::Error)]
@@ -57,20 +59,31 @@ pub fn watch_clusters(config: &Config) -> Result<Vec<WatchedCluster>, StartupErr
             })?;
         }
         let client = TalosClient::new(&ctx, config.call_timeout)?;
-        tracing::info!(cluster = %cluster.name, talosconfig = %ctx.source.display(), context = %ctx.context, nodes = ?nodes, "watching cluster");
+        let recovery = match credentials.for_role(TalosRole::Admin) {
+            Some(admin) => Some(Arc::new(TalosClient::new(admin, config.call_timeout)?)
+                as Arc<dyn TalosRecoveryApi>),
+            None => None,
+        };
+        tracing::info!(cluster = %cluster.name, talosconfig = %ctx.source.display(), context = %ctx.context, nodes = ?nodes, recovery = recovery.is_some(), "watching cluster");
         let settings = PollSettings {
             cluster: cluster.name.clone(),
             nodes,
             interval: config.poll_interval,
             call_timeout: config.call_timeout,
         };
-        ready.push((settings, Arc::new(client) as Arc<dyn TalosApi>, credentials));
+        ready.push((
+            settings,
+            Arc::new(client) as Arc<dyn TalosApi>,
+            credentials,
+            recovery,
+        ));
     }
     Ok(ready
         .into_iter()
-        .map(|(settings, talos, credentials)| {
+        .map(|(settings, talos, credentials, recovery)| {
             let mut watched = watch_cluster(settings, talos);
             watched.talos_credentials = credentials;
+            watched.recovery_talos = recovery;
             watched
         })
         .collect())

@@ -16,10 +16,16 @@ use talos_api::machine::machine_service_client::MachineServiceClient;
 use talos_api::machine::{EtcdMemberListRequest, EtcdSnapshotRequest, ReadRequest};
 use talos_api::{MAX_MESSAGE_SIZE, with_node};
 use talos_dr_shared::{EtcdAlarm, EtcdMember, EtcdMemberStatus, EtcdService, MachineType};
+use tonic::Status;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
-use tonic::{Code, Status};
 
 use super::{ByteStream, TalosApi, TalosContext, TalosEndpoint, TalosError, mapping};
+
+mod recovery;
+mod status;
+mod upload;
+
+pub(crate) use status::{classify, never_sent, timed_out};
 
 /// How long a whole file transfer (a snapshot of a large database) may take; the per-call
 /// timeout only bounds the wait for the node's first answer.
@@ -35,10 +41,26 @@ pub struct TalosClientError {
     pub message: String,
 }
 
+/// How often an idle transfer connection is pinged, and how long a ping may go unanswered:
+/// a dead node must not keep an upload or a followed log waiting for the whole transfer time.
+const TRANSFER_KEEPALIVE: Duration = Duration::from_secs(20);
+const TRANSFER_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Reads may be repeated on another endpoint after any local failure; a call that changes a
+/// node only when it certainly never left this side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallKind {
+    Read,
+    Change,
+}
+
 /// Talos API access for one cluster (one talosconfig context).
 #[derive(Debug, Clone)]
 pub struct TalosClient {
     endpoints: Vec<(TalosEndpoint, Channel)>,
+    /// Per endpoint, a channel without the per-call timeout: an EtcdRecover answer only comes
+    /// after the whole upload, and a followed Dmesg may wait long for its first line.
+    transfers: Vec<Channel>,
     call_timeout: Duration,
 }
 
@@ -49,32 +71,39 @@ impl TalosClient {
         let tls = ClientTlsConfig::new()
             .ca_certificate(Certificate::from_pem(&ctx.ca_pem))
             .identity(Identity::from_pem(&ctx.crt_pem, &ctx.key_pem));
-        let endpoints = ctx
-            .endpoints
-            .iter()
-            .map(|ep| {
-                let fail = |e: tonic::transport::Error| TalosClientError {
-                    path: ctx.source.display().to_string(),
-                    context: ctx.context.clone(),
-                    endpoint: ep.to_string(),
-                    message: e
-                        .source()
-                        .map_or_else(|| e.to_string(), |s| format!("{e}: {s}")),
-                };
-                let channel = Endpoint::from_shared(ep.uri())
-                    .map_err(fail)?
-                    .tls_config(tls.clone())
-                    .map_err(fail)?
-                    .connect_timeout(call_timeout / 2)
-                    .timeout(call_timeout)
-                    .connect_lazy();
-                Ok((ep.clone(), channel))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut endpoints = Vec::new();
+        let mut transfers = Vec::new();
+        for ep in &ctx.endpoints {
+            let fail = |e: tonic::transport::Error| TalosClientError {
+                path: ctx.source.display().to_string(),
+                context: ctx.context.clone(),
+                endpoint: ep.to_string(),
+                message: e
+                    .source()
+                    .map_or_else(|| e.to_string(), |s| format!("{e}: {s}")),
+            };
+            let base = Endpoint::from_shared(ep.uri())
+                .map_err(fail)?
+                .tls_config(tls.clone())
+                .map_err(fail)?
+                .connect_timeout(call_timeout / 2);
+            let transfer = base
+                .clone()
+                .http2_keep_alive_interval(TRANSFER_KEEPALIVE)
+                .keep_alive_timeout(TRANSFER_KEEPALIVE_TIMEOUT)
+                .connect_lazy();
+            endpoints.push((ep.clone(), base.timeout(call_timeout).connect_lazy()));
+            transfers.push(transfer);
+        }
         Ok(Self {
             endpoints,
+            transfers,
             call_timeout,
         })
+    }
+
+    pub(crate) fn call_timeout(&self) -> Duration {
+        self.call_timeout
     }
 
     /// The channels to try for `node`, in order.
@@ -88,11 +117,50 @@ impl TalosClient {
             .collect()
     }
 
+    /// Like `routes`, with the transfer channels (no per-call timeout).
+    fn transfer_routes(&self, node: &str) -> Vec<(&TalosEndpoint, &Channel, bool)> {
+        let all = self.endpoints.iter().zip(&self.transfers);
+        if let Some(((ep, _), ch)) = all.clone().find(|((ep, _), _)| ep.host == node) {
+            return vec![(ep, ch, false)];
+        }
+        all.map(|((ep, _), ch)| (ep, ch, true)).collect()
+    }
+
     async fn call<T, F, Fut>(
         &self,
         node: &str,
         method: &'static str,
         call: F,
+    ) -> Result<T, TalosError>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        self.call_with(node, method, call, CallKind::Read).await
+    }
+
+    /// A call that changes the node: another endpoint is only tried when the call certainly
+    /// never left this side, so a node never gets the same request twice.
+    async fn change<T, F, Fut>(
+        &self,
+        node: &str,
+        method: &'static str,
+        call: F,
+    ) -> Result<T, TalosError>
+    where
+        F: Fn(Channel) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        tracing::info!(node, method, "sending a state-changing Talos call");
+        self.call_with(node, method, call, CallKind::Change).await
+    }
+
+    async fn call_with<T, F, Fut>(
+        &self,
+        node: &str,
+        method: &'static str,
+        call: F,
+        kind: CallKind,
     ) -> Result<T, TalosError>
     where
         F: Fn(Channel) -> Fut,
@@ -115,9 +183,17 @@ impl TalosClient {
                 node, method, %endpoint, code = ?status.code(), message = status.message(),
                 "Talos call failed"
             );
+            if kind == CallKind::Change && timed_out(&status) {
+                // The request may have reached the node: the outcome is unknown, not "unreachable".
+                return Err(TalosError::Timeout);
+            }
             let error = classify(&status, method, via_proxy);
             // Only a failure to reach the endpoint itself is worth trying the next one for.
-            if via_proxy && status.source().is_some() {
+            let may_retry = match kind {
+                CallKind::Read => status.source().is_some(),
+                CallKind::Change => never_sent(&status),
+            };
+            if via_proxy && may_retry {
                 last = error;
                 continue;
             }
@@ -279,141 +355,4 @@ fn data_stream(
             }
         })
         .boxed()
-}
-
-/// Turns a gRPC status into words for the console. Raw status text stays in the debug log: it
-/// can hold internal addresses and Go error chains.
-pub(crate) fn classify(status: &Status, method: &str, via_proxy: bool) -> TalosError {
-    if status.source().is_some() {
-        // Made on this side: the endpoint was never reached or the connection broke.
-        return TalosError::Unreachable(local_failure(status));
-    }
-    let message = status.message().to_ascii_lowercase();
-    if via_proxy && status.code() == Code::Unavailable {
-        // apid answered, but could not forward the call to the node.
-        return TalosError::Unreachable(if message.contains("connection refused") {
-            "connection refused".into()
-        } else {
-            "unreachable through the endpoint".into()
-        });
-    }
-    let words = if message.contains("only available on control plane") {
-        "not a control-plane node"
-    } else if message.contains("machine type is not set") {
-        "machine type not set yet"
-    } else if message.contains("no leader") {
-        "etcd has no leader"
-    } else if message.contains("request timed out") {
-        "etcd request timed out"
-    } else if message.contains("connection refused") {
-        "etcd not running (connection refused)"
-    } else if message.contains("deadline exceeded") {
-        "deadline exceeded"
-    } else if status.code() == Code::Unavailable && method.starts_with("Etcd") {
-        // The node answered for itself, so what is unavailable behind it is its etcd.
-        "etcd not reachable"
-    } else {
-        match status.code() {
-            Code::PermissionDenied => "permission denied",
-            Code::Unauthenticated => "not authenticated",
-            Code::NotFound => "not found",
-            Code::Unimplemented => "not supported by this node",
-            Code::DeadlineExceeded => "deadline exceeded",
-            Code::Unavailable => "unavailable",
-            Code::FailedPrecondition => "not ready",
-            Code::ResourceExhausted => "overloaded",
-            Code::Cancelled => "cancelled",
-            Code::InvalidArgument => "invalid request",
-            _ => "failed on the node",
-        }
-    };
-    TalosError::Refused(words.into())
-}
-
-fn local_failure(status: &Status) -> String {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = status.source();
-    while let Some(err) = cause {
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return "TLS handshake failed".into();
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-            {
-                return "TLS handshake failed".into();
-            }
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => return "connection refused".into(),
-                std::io::ErrorKind::TimedOut => return "connection timed out".into(),
-                std::io::ErrorKind::ConnectionReset => return "connection reset".into(),
-                std::io::ErrorKind::HostUnreachable | std::io::ErrorKind::NetworkUnreachable => {
-                    return "host unreachable".into();
-                }
-                _ => {}
-            }
-        }
-        cause = err.source();
-    }
-    match status.code() {
-        Code::Cancelled | Code::DeadlineExceeded => "deadline exceeded".into(),
-        _ => "cannot connect".into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_statuses_become_short_words() {
-        let refused = |code, msg: &str| classify(&Status::new(code, msg), "EtcdStatus", false);
-        assert_eq!(
-            refused(
-                Code::Unknown,
-                "failed to dial: dial tcp 127.0.0.1:2379: connect: connection refused"
-            ),
-            TalosError::Refused("etcd not running (connection refused)".into())
-        );
-        assert_eq!(
-            refused(
-                Code::Unimplemented,
-                "etcd members API is only available on control plane nodes"
-            ),
-            TalosError::Refused("not a control-plane node".into())
-        );
-        assert_eq!(
-            refused(Code::PermissionDenied, "not authorized"),
-            TalosError::Refused("permission denied".into())
-        );
-        assert_eq!(
-            refused(Code::Internal, "panic: runtime error at 0xdeadbeef"),
-            TalosError::Refused("failed on the node".into())
-        );
-        assert_eq!(
-            refused(Code::Unavailable, "etcd is not reachable: transport error"),
-            TalosError::Refused("etcd not reachable".into())
-        );
-        assert_eq!(
-            classify(
-                &Status::unavailable(
-                    "connection error: dial tcp 10.0.0.3:50000: connection refused"
-                ),
-                "Version",
-                true
-            ),
-            TalosError::Unreachable("connection refused".into())
-        );
-    }
-
-    #[test]
-    fn local_failures_are_unreachable() {
-        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let status = Status::from_error(Box::new(io));
-        assert_eq!(
-            classify(&status, "Version", false),
-            TalosError::Unreachable("connection refused".into())
-        );
-        assert!(!classify(&status, "Version", false).node_answered());
-    }
 }

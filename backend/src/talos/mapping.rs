@@ -15,6 +15,8 @@ use talos_dr_shared::{
 
 use super::TalosError;
 
+pub mod recovery;
+
 fn empty(call: &str) -> TalosError {
     TalosError::BadReply(format!("{call} reply holds no message"))
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod credentials;
+mod kernel_log;
 mod mapping;
 pub mod talosconfig;
 
@@ -94,12 +95,15 @@ pub type KernelLogStream = BoxStream<'static, Result<KernelLogLine, TalosError>>
 /// per approved step; nothing here retries on its own.
 #[async_trait]
 pub trait TalosRecoveryApi: TalosApi {
-    /// `Reset` with the given options; returns once the node accepted the request.
+    /// `Reset` with the given options; returns once the node accepted the request. An empty
+    /// `wipe_labels` is refused here, without a call.
     async fn reset(&self, node: &str, options: &ResetOptions) -> Result<(), TalosError>;
     /// `Bootstrap`; Talos answers before the restore runs, so success means "accepted".
     async fn bootstrap(&self, node: &str, options: BootstrapOptions) -> Result<(), TalosError>;
     /// `EtcdRecover`: streams the snapshot to the node (stored at `/var/lib/etcd.snapshot`).
-    /// `progress` is called with the bytes sent so far.
+    /// `progress` is called with the bytes sent so far. Not bounded by the per-call timeout (the
+    /// node answers after the last byte); an error from `snapshot` cancels the upload, so the
+    /// node never keeps a truncated file.
     async fn etcd_recover(
         &self,
         node: &str,
@@ -118,8 +122,10 @@ pub trait TalosRecoveryApi: TalosApi {
     /// The node's boot id (`Read` of `/proc/sys/kernel/random/boot_id`): it changes on every
     /// boot, which tells whether a reset or reboot took effect.
     async fn boot_id(&self, node: &str) -> Result<String, TalosError>;
-    /// `Dmesg`: the kernel log, the last `tail_lines` lines and then, with `follow`, new lines as
-    /// they come.
+    /// `Dmesg`: the kernel log, the last `tail_lines` lines (all of them when negative, none when
+    /// zero) and then, with `follow`, new lines as they come. Lines are whole even when the node
+    /// splits them across messages. Errors reaching the node come back here; once following, a
+    /// broken stream ends with one `Err` item.
     async fn dmesg(
         &self,
         node: &str,

@@ -1,4 +1,5 @@
 //! A scriptable Talos cluster behind `TalosApi`: each node answers from a table the test edits.
+//! It also implements `TalosRecoveryApi`, recording every call (see `recovery`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -23,9 +24,15 @@ pub struct FakeNode {
     pub hang: bool,
 }
 
+mod recorded;
+mod recovery;
+
+pub use recorded::{RecoveryCall, RecoveryCallKind, Script};
+
 #[derive(Debug, Default)]
 pub struct FakeTalos {
     nodes: Mutex<BTreeMap<String, FakeNode>>,
+    recovery: recovery::RecoveryFake,
 }
 
 pub fn node_name(n: u8) -> String {
@@ -83,6 +90,7 @@ impl FakeTalos {
             .collect();
         Arc::new(Self {
             nodes: Mutex::new(nodes),
+            recovery: Default::default(),
         })
     }
 

@@ -19,5 +19,6 @@ mod s3;
 mod schedules;
 mod snapshots;
 mod startup;
+mod talos_recovery;
 mod talos_tls;
 mod tls_node;

@@ -1,4 +1,19 @@
 //! Loopback-only HTTP JSON interface for injecting faults into a running emulator.
+//!
+//! Routes (bodies and answers are JSON; errors are `{"error": "..."}`, 404 for an unknown node):
+//! - `GET /cluster`: `{"nodes": [{"ip", "hostname", "machine_type", "powered_on", "api_up",
+//!   "delay_ms", "etcd_state", "etcd_healthy", "calls", "refused_calls", "calls_in_hold",
+//!   "armed_holds_ms"}]}`; the last four are `{"reset": n, "bootstrap": n, "etcd_recover": n,
+//!   "apply_configuration": n, "reboot": n}` (counting rules in `node::RecoveryCall`'s module).
+//! - `POST /nodes/{ip}/api/stop`, `/api/start`: close or reopen the node's Talos API.
+//! - `POST /nodes/{ip}/etcd/kill`, `/etcd/start`, `/etcd/corrupt`, `/etcd/nospace`,
+//!   `/etcd/split`: etcd faults.
+//! - `POST /nodes/{ip}/slow` `{"delay_ms": N}`: delay every answer of the node.
+//! - `POST /nodes/{ip}/snapshot/cut` `{"after_bytes": N, "with_error": bool}`.
+//! - `POST /nodes/{ip}/hold` `{"rpc": "reset"|"bootstrap"|"etcd_recover"|
+//!   "apply_configuration"|"reboot", "ms": N}`: the next such call that reaches the node waits
+//!   N ms before it is validated and executed (0 disarms). A caller that disconnects during the
+//!   hold has its call dropped: not executed, no counter moves, the hold is used up.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -16,6 +31,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::faults::{FaultError, Faults, NodeStatus};
+use crate::node::RecoveryCall;
 
 /// File in the state dir holding the control interface's `ip:port`.
 pub const CONTROL_ADDR_FILE: &str = "control.addr";
@@ -51,6 +67,12 @@ struct SnapshotCutBody {
     after_bytes: u64,
     #[serde(default)]
     with_error: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct HoldBody {
+    rpc: String,
+    ms: u64,
 }
 
 /// Errors as `{"error": "..."}` with a status that says whose fault it was.
@@ -167,6 +189,27 @@ async fn cut_snapshot(
     Ok(ok())
 }
 
+async fn hold(
+    State(faults): Shared,
+    UrlPath(ip): UrlPath<String>,
+    Json(body): Json<HoldBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let ip = parse_ip(&ip)?;
+    let call = RecoveryCall::parse(&body.rpc).ok_or_else(|| {
+        let known: Vec<&str> = RecoveryCall::ALL.iter().map(|c| c.as_str()).collect();
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "field rpc: unknown call {:?}; expected one of {}",
+                body.rpc,
+                known.join(", ")
+            ),
+        )
+    })?;
+    faults.hold_next(ip, call, Duration::from_millis(body.ms))?;
+    Ok(ok())
+}
+
 /// Fault injection must not be reachable from other hosts, whatever the bind address.
 async fn loopback_only(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -195,6 +238,7 @@ pub(crate) fn router(faults: Arc<Faults>) -> Router {
         .route("/nodes/{ip}/etcd/split", post(split_off_etcd))
         .route("/nodes/{ip}/slow", post(slow))
         .route("/nodes/{ip}/snapshot/cut", post(cut_snapshot))
+        .route("/nodes/{ip}/hold", post(hold))
         .layer(middleware::from_fn(loopback_only))
         .with_state(faults)
 }

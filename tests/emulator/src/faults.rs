@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::node::Node;
+use crate::node::{CallCounts, Node, RecoveryCall};
 use crate::server::{ApiServers, ServerError};
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,14 @@ pub struct NodeStatus {
     /// Talos service state string of etcd (`Running`, `Preparing`, ...), if registered.
     pub etcd_state: Option<String>,
     pub etcd_healthy: bool,
+    /// Recovery calls the node acted on (see `node::RecoveryCall` for the counting rules).
+    pub calls: CallCounts,
+    /// Recovery calls the node answered with an error without acting.
+    pub refused_calls: CallCounts,
+    /// Recovery calls waiting in a hold right now.
+    pub calls_in_hold: CallCounts,
+    /// Holds armed for the next call of each kind, in milliseconds (0 = none).
+    pub armed_holds_ms: CallCounts,
 }
 
 pub(crate) struct Faults {
@@ -77,6 +85,10 @@ impl Faults {
                         .unwrap_or(0),
                     etcd_state: node.etcd_service_state().map(str::to_owned),
                     etcd_healthy: node.etcd_healthy(),
+                    calls: node.calls(),
+                    refused_calls: node.refused_calls(),
+                    calls_in_hold: node.calls_in_hold(),
+                    armed_holds_ms: node.armed_holds_ms(),
                 }
             })
             .collect()
@@ -124,6 +136,16 @@ impl Faults {
 
     pub(crate) async fn split_off_etcd(&self, ip: Ipv4Addr) -> Result<(), FaultError> {
         self.node(ip)?.split_off_etcd().await;
+        Ok(())
+    }
+
+    pub(crate) fn hold_next(
+        &self,
+        ip: Ipv4Addr,
+        call: RecoveryCall,
+        hold: Duration,
+    ) -> Result<(), FaultError> {
+        self.node(ip)?.hold_next(call, hold);
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod control;
+mod fault_api;
 mod faults;
 pub mod node;
 pub mod pki;
@@ -15,7 +16,6 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use talos_api::cosi::resource::state_client::StateClient;
 use talos_api::machine::machine_service_client::MachineServiceClient;
@@ -24,7 +24,7 @@ use tonic::transport::Channel;
 pub use client::ClientError;
 pub use control::ControlError;
 pub use faults::{FaultError, NodeStatus};
-pub use node::{ClusterSpec, EtcdVolume, Node, NodeError};
+pub use node::{CallCounts, ClusterSpec, EtcdVolume, Node, NodeError, RecoveryCall};
 pub use pki::{CertAndKey, ClusterPki, PkiError};
 pub use role::Role;
 pub use server::ServerError;
@@ -310,52 +310,6 @@ impl Emulator {
         endpoint: Ipv4Addr,
     ) -> Result<StateClient<Channel>, EmulatorError> {
         Ok(client::state_client(self.channel(role, endpoint).await?))
-    }
-
-    pub async fn stop_api(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
-        Ok(self.faults.stop_api(ip).await?)
-    }
-
-    pub async fn start_api(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
-        Ok(self.faults.start_api(ip).await?)
-    }
-
-    /// Delays every response of the node's API by `delay` (zero turns it off).
-    pub fn slow(&self, ip: Ipv4Addr, delay: Duration) -> Result<(), EmulatorError> {
-        Ok(self.faults.set_slow(ip, delay)?)
-    }
-
-    pub async fn kill_etcd(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
-        Ok(self.faults.kill_etcd(ip).await?)
-    }
-
-    pub async fn start_etcd(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
-        Ok(self.faults.start_etcd(ip).await?)
-    }
-
-    pub async fn corrupt_etcd(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
-        Ok(self.faults.corrupt_etcd(ip).await?)
-    }
-
-    /// Writes through the node's etcd until etcd itself raises a NOSPACE alarm (for whichever
-    /// members' backends crossed the quota first).
-    pub async fn raise_nospace(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
-        Ok(self.faults.raise_nospace(ip).await?)
-    }
-
-    /// Wipes the node's etcd data and bootstraps it as a one-member cluster of its own, as a
-    /// second `talosctl bootstrap` would: the others keep listing its old member.
-    pub async fn split_off_etcd(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
-        Ok(self.faults.split_off_etcd(ip).await?)
-    }
-
-    pub fn cut_next_snapshot(
-        &self,
-        ip: Ipv4Addr,
-        after_bytes: u64,
-        with_error: bool,
-    ) -> Result<(), EmulatorError> {
-        Ok(self.faults.cut_next_snapshot(ip, after_bytes, with_error)?)
     }
 
     /// Stops the control interface, every node API and every etcd member.

@@ -17,9 +17,29 @@ struct Cli {
     command: Command,
 }
 
+/// The control interface, as `up --help` shows it.
+const CONTROL_HELP: &str = "\
+Control interface (HTTP JSON on 127.0.0.1, address in <state-dir>/control.addr):
+  GET  /cluster                     every node: ip, hostname, machine_type, powered_on, api_up,
+                                    delay_ms, etcd_state, etcd_healthy, and per recovery call
+                                    (reset, bootstrap, etcd_recover, apply_configuration, reboot):
+                                    calls (executed), refused_calls, calls_in_hold, armed_holds_ms
+  POST /nodes/{ip}/api/stop|start   close or reopen the node's Talos API
+  POST /nodes/{ip}/etcd/kill|start|corrupt|nospace|split
+  POST /nodes/{ip}/slow             {\"delay_ms\": N}: delay every answer
+  POST /nodes/{ip}/snapshot/cut     {\"after_bytes\": N, \"with_error\": bool}
+  POST /nodes/{ip}/hold             {\"rpc\": \"reset\", \"ms\": N}: the next such call (reset, bootstrap,
+                                    etcd_recover, apply_configuration, reboot) waits N ms before it
+                                    acts; if the caller disconnects meanwhile the call is dropped,
+                                    not executed and not counted
+
+A call counts as executed once the node acts on it; one answered with an error before acting
+counts as refused.";
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Form the cluster, serve the Talos API on every node and wait for SIGINT/SIGTERM.
+    #[command(after_long_help = CONTROL_HELP)]
     Up(UpArgs),
 }
 
@@ -49,7 +69,7 @@ struct UpArgs {
     /// Keys written into etcd once the cluster is formed.
     #[arg(long, default_value_t = 3000)]
     seed_keys: usize,
-    /// Port of the fault-injection interface on 127.0.0.1 (0 = any free port).
+    /// Port of the fault-injection interface on 127.0.0.1 (0 = any free port); see --help.
     #[arg(long, default_value_t = 0)]
     control_port: u16,
     /// etcd's --quota-backend-bytes on every member (etcd's default when absent).

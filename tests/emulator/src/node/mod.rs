@@ -2,8 +2,10 @@
 //! nodes) and the per-node answers to the Talos machine and COSI APIs.
 //!
 //! The RPC handlers live in `rpc_*` modules as further `impl Node` blocks; this module holds the
-//! node itself and its boot/stop lifecycle; `fault_hooks` has the fault injection.
+//! node itself and its boot/stop lifecycle; `fault_hooks` has the fault injection and `calls` the
+//! per-node call counters and holds.
 
+mod calls;
 mod clock;
 pub mod cluster;
 mod etcd_api;
@@ -13,6 +15,7 @@ mod fault_hooks;
 mod kmsg;
 mod machine_config;
 mod recover;
+mod rpc_config;
 mod rpc_cosi;
 mod rpc_etcd;
 mod rpc_files;
@@ -28,9 +31,11 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tonic::Status;
 
+pub use calls::{CallCounts, RecoveryCall};
 pub use cluster::{ClusterSpec, EtcdVolume, NodeError, start_cluster};
 pub use machine_config::MachineType;
 
+use calls::CallLedger;
 use etcd_api::EtcdClient;
 use etcd_service::EtcdStart;
 use kmsg::KernelLog;
@@ -73,6 +78,8 @@ pub(crate) struct NodeInner {
     etcd_release: Notify,
     /// Reboot/reset/shutdown run one at a time.
     lifecycle: tokio::sync::Mutex<()>,
+    /// Recovery calls acted on or refused, and armed holds; survives reboots.
+    calls: Mutex<CallLedger>,
 }
 
 #[derive(Default)]
@@ -171,6 +178,7 @@ impl Node {
             state: Mutex::new(NodeState::default()),
             etcd_release: Notify::new(),
             lifecycle: tokio::sync::Mutex::new(()),
+            calls: Mutex::new(CallLedger::default()),
         });
         lock(&inner.directory).push(Arc::downgrade(&inner));
         Ok(Node { inner })

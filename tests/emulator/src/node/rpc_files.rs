@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use super::calls::RecoveryCall;
 use super::volumes::BOOT_ID_PATH;
 use super::{Node, RpcStream, lock};
 
@@ -92,45 +93,59 @@ impl Node {
     }
 
     /// Stores the uploaded snapshot as /var/lib/etcd.snapshot for a later Bootstrap(recover).
+    /// A broken upload (the caller went away) leaves no file and counts neither as executed nor
+    /// as refused.
     pub async fn etcd_recover(
         &self,
         mut upload: RpcStream<common::Data>,
     ) -> Result<machine::EtcdRecoverResponse, Status> {
+        let attempt = self.attempt(RecoveryCall::EtcdRecover).await;
         let var_lib = self.inner.volumes.var_lib();
         if !var_lib.is_dir() {
-            return Err(Status::failed_precondition(
+            return attempt.finish(Err(Status::failed_precondition(
                 "etcd service is not ready for recovery yet",
-            ));
+            )));
         }
-        self.require_control_plane("etcd recover")?;
+        if let Err(status) = self.require_control_plane("etcd recover") {
+            return attempt.finish(Err(status));
+        }
         let path = self.inner.volumes.etcd_snapshot();
-        let result = async {
-            let mut file = tokio::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .mode(0o700)
-                .open(&path)
-                .await
-                .map_err(|e| Status::internal(format!("error creating snapshot file: {e}")))?;
-            while let Some(message) = upload.next().await {
-                let message = message?;
-                file.write_all(&message.bytes)
-                    .await
-                    .map_err(|e| Status::internal(format!("error writing snapshot: {e}")))?;
+        // Talos deletes a partial upload; so does this guard when the request is dropped mid-way.
+        let partial = PartialUpload(Some(path.clone()));
+        let mut file = match tokio::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o700)
+            .open(&path)
+            .await
+        {
+            Ok(file) => file,
+            Err(e) => {
+                return attempt.finish(Err(Status::internal(format!(
+                    "error creating snapshot file: {e}"
+                ))));
             }
-            file.sync_all()
-                .await
-                .map_err(|e| Status::internal(format!("error syncing snapshot: {e}")))
+        };
+        while let Some(message) = upload.next().await {
+            let message = message?;
+            if let Err(e) = file.write_all(&message.bytes).await {
+                return attempt.finish(Err(Status::internal(format!(
+                    "error writing snapshot: {e}"
+                ))));
+            }
         }
-        .await;
-        if let Err(status) = result {
-            let _ = tokio::fs::remove_file(&path).await;
-            return Err(status);
+        if let Err(e) = file.sync_all().await {
+            return attempt.finish(Err(Status::internal(format!(
+                "error syncing snapshot: {e}"
+            ))));
         }
-        Ok(machine::EtcdRecoverResponse {
+        partial.keep();
+        let mut attempt = attempt;
+        attempt.act();
+        attempt.finish(Ok(machine::EtcdRecoverResponse {
             messages: vec![machine::EtcdRecover { metadata: None }],
-        })
+        }))
     }
 
     fn host_path_for(&self, talos_path: &str) -> Result<PathBuf, Status> {
@@ -217,6 +232,23 @@ impl Node {
             }
         });
         Ok(Box::pin(past.chain(ReceiverStream::new(rx))))
+    }
+}
+
+/// Removes an upload that did not complete, however the handler ends.
+struct PartialUpload(Option<PathBuf>);
+
+impl PartialUpload {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for PartialUpload {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

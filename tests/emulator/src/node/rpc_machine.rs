@@ -1,13 +1,13 @@
-//! Machine-level RPCs: Version, ServiceList, Events, Bootstrap, Reset, Reboot,
-//! ApplyConfiguration.
+//! Machine-level RPCs: Version, ServiceList, Events, Bootstrap, Reset, Reboot
+//! (ApplyConfiguration is in `rpc_config`).
 
 use talos_api::machine;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
+use super::calls::{Attempt, RecoveryCall};
 use super::etcd_service::EtcdStart;
-use super::machine_config::MachineConfig;
 use super::service::ServiceState;
 use super::volumes::{dir_is_empty, wipe_contents};
 use super::{EtcdVolume, Node, RpcStream, lock, new_boot_id};
@@ -84,6 +84,16 @@ impl Node {
         &self,
         request: machine::BootstrapRequest,
     ) -> Result<machine::BootstrapResponse, Status> {
+        let mut attempt = self.attempt(RecoveryCall::Bootstrap).await;
+        let result = self.bootstrap_checked(request, &mut attempt).await;
+        attempt.finish(result)
+    }
+
+    async fn bootstrap_checked(
+        &self,
+        request: machine::BootstrapRequest,
+        attempt: &mut Attempt,
+    ) -> Result<machine::BootstrapResponse, Status> {
         if self.inner.services.state("cri") != Some(ServiceState::Running) {
             return Err(Status::failed_precondition(
                 "bootstrap is not available yet",
@@ -102,20 +112,28 @@ impl Node {
         if !dir_is_empty(&self.inner.volumes.etcd_data()) {
             return Err(Status::already_exists("etcd data directory is not empty"));
         }
-        self.stop_etcd_service(ServiceState::Finished, "Bootstrap requested")
-            .await;
-        if !dir_is_empty(&self.inner.volumes.etcd_data()) {
-            return Err(Status::unknown("etcd data directory is not empty"));
-        }
-        self.inner.kmsg.talos(if request.recover_etcd {
-            "bootstrapping etcd from a snapshot"
-        } else {
-            "bootstrapping etcd"
-        });
-        self.spawn_etcd_service(EtcdStart::Bootstrap {
-            recover: request.recover_etcd,
-            skip_hash_check: request.recover_skip_hash_check,
-        });
+        attempt.act();
+        // Accepted: the new etcd service is set up even if the caller goes away meanwhile.
+        let node = self.clone();
+        tokio::spawn(async move {
+            node.stop_etcd_service(ServiceState::Finished, "Bootstrap requested")
+                .await;
+            if !dir_is_empty(&node.inner.volumes.etcd_data()) {
+                return Err(Status::unknown("etcd data directory is not empty"));
+            }
+            node.inner.kmsg.talos(if request.recover_etcd {
+                "bootstrapping etcd from a snapshot"
+            } else {
+                "bootstrapping etcd"
+            });
+            node.spawn_etcd_service(EtcdStart::Bootstrap {
+                recover: request.recover_etcd,
+                skip_hash_check: request.recover_skip_hash_check,
+            });
+            Ok(())
+        })
+        .await
+        .map_err(|e| Status::internal(format!("bootstrap failed: {e}")))??;
         Ok(machine::BootstrapResponse {
             messages: vec![machine::Bootstrap { metadata: None }],
         })
@@ -125,6 +143,16 @@ impl Node {
     pub async fn reset(
         &self,
         request: machine::ResetRequest,
+    ) -> Result<machine::ResetResponse, Status> {
+        let mut attempt = self.attempt(RecoveryCall::Reset).await;
+        let result = self.reset_checked(request, &mut attempt);
+        attempt.finish(result)
+    }
+
+    fn reset_checked(
+        &self,
+        request: machine::ResetRequest,
+        attempt: &mut Attempt,
     ) -> Result<machine::ResetResponse, Status> {
         use machine::reset_request::WipeMode;
         let mode = WipeMode::try_from(request.mode)
@@ -175,6 +203,7 @@ impl Node {
         let actor = actor_id.clone();
         let reboot = request.reboot;
         let graceful = request.graceful;
+        attempt.act();
         tokio::spawn(async move {
             let _guard = node.inner.lifecycle.lock().await;
             node.inner.services.publish_sequence("reset", true, &actor);
@@ -232,6 +261,12 @@ impl Node {
         &self,
         _request: machine::RebootRequest,
     ) -> Result<machine::RebootResponse, Status> {
+        let mut attempt = self.attempt(RecoveryCall::Reboot).await;
+        attempt.act();
+        Ok(self.start_reboot())
+    }
+
+    pub(super) fn start_reboot(&self) -> machine::RebootResponse {
         let actor_id = new_boot_id();
         let node = self.clone();
         let actor = actor_id.clone();
@@ -246,97 +281,11 @@ impl Node {
                 .publish_sequence("reboot", false, &actor);
             node.boot(EtcdStart::Boot);
         });
-        Ok(machine::RebootResponse {
+        machine::RebootResponse {
             messages: vec![machine::Reboot {
                 metadata: None,
                 actor_id,
             }],
-        })
-    }
-
-    pub async fn apply_configuration(
-        &self,
-        request: machine::ApplyConfigurationRequest,
-    ) -> Result<machine::ApplyConfigurationResponse, Status> {
-        use machine::apply_configuration_request::Mode;
-        let mode = Mode::try_from(request.mode).map_err(|_| {
-            Status::invalid_argument(format!("unknown apply mode {}", request.mode))
-        })?;
-        let config = MachineConfig::parse(&request.data)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let maintenance = lock(&self.inner.state).active_config.is_none();
-        if maintenance && !request.dry_run && mode != Mode::Staged && mode != Mode::Try {
-            // In maintenance mode the first config is stored and the node boots with it.
-            let path = self.inner.volumes.config_file();
-            tokio::fs::write(&path, &request.data)
-                .await
-                .map_err(|e| Status::internal(format!("failed to store config: {e}")))?;
-            self.inner
-                .kmsg
-                .talos("machine configuration received in maintenance mode, rebooting");
-            self.reboot(machine::RebootRequest { mode: 0 }).await?;
-            return Ok(reply(
-                Mode::Reboot,
-                "Applied configuration with a reboot".to_string(),
-            ));
         }
-        let details = match mode {
-            Mode::Staged => "Staged configuration to be applied after the next reboot",
-            Mode::Reboot => {
-                return Err(Status::unimplemented(
-                    "apply configuration in REBOOT mode is not supported, use AUTO or STAGED",
-                ));
-            }
-            Mode::Try => {
-                return Err(Status::unimplemented(
-                    "apply configuration in TRY mode is not supported by this node",
-                ));
-            }
-            Mode::Auto | Mode::NoReboot => {
-                let active = lock(&self.inner.state)
-                    .active_config
-                    .as_ref()
-                    .map(|c| c.machine_type);
-                if active != Some(config.machine_type) {
-                    return Err(Status::invalid_argument(
-                        "the machine type can't be changed without a reboot: apply it with mode STAGED",
-                    ));
-                }
-                "Applied configuration without a reboot"
-            }
-        };
-        if request.dry_run {
-            return Ok(reply(mode, "Dry run: no changes were applied".to_string()));
-        }
-        let path = self.inner.volumes.config_file();
-        tokio::fs::write(&path, &request.data)
-            .await
-            .map_err(|e| Status::internal(format!("failed to store config: {e}")))?;
-        {
-            let mut state = lock(&self.inner.state);
-            state.config_version += 1;
-            if mode != Mode::Staged {
-                state.active_config = Some(config);
-            }
-        }
-        self.inner.kmsg.talos(format!(
-            "applied configuration in mode {}",
-            mode.as_str_name()
-        ));
-        Ok(reply(mode, details.to_string()))
-    }
-}
-
-fn reply(
-    mode: machine::apply_configuration_request::Mode,
-    details: String,
-) -> machine::ApplyConfigurationResponse {
-    machine::ApplyConfigurationResponse {
-        messages: vec![machine::ApplyConfiguration {
-            metadata: None,
-            warnings: Vec::new(),
-            mode: mode as i32,
-            mode_details: details,
-        }],
     }
 }

@@ -2,6 +2,8 @@
 
 use tonic::{Request, Status};
 
+use crate::node::RecoveryCall;
+
 const ADMIN: &str = "os:admin";
 const OPERATOR: &str = "os:operator";
 const READER: &str = "os:reader";
@@ -36,6 +38,18 @@ pub enum Rpc {
 }
 
 impl Rpc {
+    /// The recovery call this RPC is counted as on the target node, if any.
+    pub fn recovery_call(self) -> Option<RecoveryCall> {
+        match self {
+            Rpc::Reset => Some(RecoveryCall::Reset),
+            Rpc::Bootstrap => Some(RecoveryCall::Bootstrap),
+            Rpc::EtcdRecover => Some(RecoveryCall::EtcdRecover),
+            Rpc::ApplyConfiguration => Some(RecoveryCall::ApplyConfiguration),
+            Rpc::Reboot => Some(RecoveryCall::Reboot),
+            _ => None,
+        }
+    }
+
     /// Roles of which the caller needs any one (spec §1.1, Talos `main`).
     pub fn allowed_roles(self) -> &'static [&'static str] {
         match self {

@@ -89,7 +89,13 @@ impl NodeTable {
         }
 
         let roles = authz::caller_roles(request);
-        authz::authorize(&roles, rpc)?;
+        if let Err(denied) = authz::authorize(&roles, rpc) {
+            // The target node answered (with a denial): a refused recovery call.
+            if let Some(call) = rpc.recovery_call() {
+                target.node.record_refused(call);
+            }
+            return Err(denied);
+        }
 
         let proxied = target.ip != local;
         let mut delay = local_endpoint.delay();

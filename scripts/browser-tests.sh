@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Runs the browser tests in headless Chromium against the real console and an emulated
 # three-node cluster on 127.0.1.2-4. Expects the binaries and dist/ to be built (scripts/test.sh).
+# The recovery test breaks and restores its cluster, so it gets its own console and emulated
+# cluster on 127.0.80.1-4 (and a single-node one on 127.0.80.9-10). Arguments name test files to
+# run instead of all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/stack.sh
@@ -9,6 +12,10 @@ trap stop_stack EXIT
 OUT="$PWD/test-output"
 STATE="$OUT/browser-cluster"
 LISTEN=127.0.1.1:8480
+mkdir -p "$OUT"
+# Machine-config backups need a key; every console these tests start gets the same one.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$OUT/config-backup.key"
+export TALOS_DR_CONFIG_BACKUP_KEY_FILE="$OUT/config-backup.key"
 start_emulator "$STATE" 127.0.1.2 3
 create_users "$STATE/console-data" "$STATE/logins.txt" \
   sre:viewer,operator,approver,admin viewer:viewer operator:viewer,operator
@@ -29,4 +36,31 @@ export TALOS_DR_OPERATOR_PASSWORD
 export EMULATOR_CONTROL="http://$(cat "$STATE/control.addr")"
 export SCREENSHOT_DIR="$OUT/screenshots"
 mkdir -p "$SCREENSHOT_DIR"
-node --test --test-concurrency=1 tests/browser/
+
+RECOVERY_STATE="$OUT/browser-recovery-cluster"
+RECOVERY_LISTEN=127.0.80.1:8480
+start_emulator "$RECOVERY_STATE" 127.0.80.2 3
+create_users "$RECOVERY_STATE/console-data" "$RECOVERY_STATE/logins.txt" \
+  recovery-operator:viewer,operator recovery-approver:viewer,approver
+start_console "$RECOVERY_LISTEN" "$RECOVERY_STATE/talosconfig" emulated-admin \
+  "$OUT/console-recovery.log" "$RECOVERY_STATE/console-data"
+export RECOVERY_URL="http://$RECOVERY_LISTEN"
+export RECOVERY_CONTROL="http://$(cat "$RECOVERY_STATE/control.addr")"
+export RECOVERY_OPERATOR=recovery-operator
+RECOVERY_OPERATOR_PASSWORD="$(login_password "$RECOVERY_STATE/logins.txt" recovery-operator)"
+export RECOVERY_OPERATOR_PASSWORD
+export RECOVERY_APPROVER=recovery-approver
+RECOVERY_APPROVER_PASSWORD="$(login_password "$RECOVERY_STATE/logins.txt" recovery-approver)"
+export RECOVERY_APPROVER_PASSWORD
+# A single-node cluster for the "one control-plane node and no fresh snapshot" warning.
+SINGLE_STATE="$OUT/browser-single-cluster"
+SINGLE_LISTEN=127.0.80.9:8480
+start_emulator "$SINGLE_STATE" 127.0.80.10 1
+create_users "$SINGLE_STATE/console-data" "$SINGLE_STATE/logins.txt" recovery-operator:viewer,operator
+start_console "$SINGLE_LISTEN" "$SINGLE_STATE/talosconfig" emulated-admin \
+  "$OUT/console-single.log" "$SINGLE_STATE/console-data"
+export SINGLE_URL="http://$SINGLE_LISTEN"
+SINGLE_OPERATOR_PASSWORD="$(login_password "$SINGLE_STATE/logins.txt" recovery-operator)"
+export SINGLE_OPERATOR_PASSWORD
+
+node --test --test-concurrency=1 "${@:-tests/browser/}"

@@ -45,7 +45,7 @@ fi
 
 if [ -f package-lock.json ]; then
   if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    say "installing npm packages (wasm-opt, playwright-core)"
+    say "installing npm packages (wasm-opt, playwright-core, oidc-provider)"
     npm ci --no-audit --no-fund
   fi
 fi

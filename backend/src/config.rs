@@ -17,8 +17,15 @@
 //!       etcd_backup: {talosconfig: /etc/talos-dr/prod-backup.talosconfig, context: prod}
 //!       admin: {talosconfig: /etc/talos-dr/prod-admin.talosconfig}
 //! data_dir: /var/lib/talos-dr  # the database (users, sessions, audit trail)
+//! recovery:                    # optional: staged recoveries (defaults shown)
+//!   approvals_required: 1      # approvals a destructive step needs, from others than the requester
+//!   approval_ttl: 15m          # how long an approval stands
+//!   break_glass: true          # an admin may approve their own request, loudly
+//!   wait_deadline: 10m         # how long a wait (Preparing, healthy, a reboot) may take
 //! secure_cookies: true         # when users reach the console over HTTPS
 //! metrics_token_file: /etc/talos-dr/metrics-token
+//! oidc:                        # optional: sign-in through an OpenID Connect provider
+//!   issuer: https://login.example.com/realms/sre   # see auth::oidc::settings for every key
 //! ```
 
 use std::collections::BTreeMap;
@@ -30,6 +37,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::auth::oidc::{OidcArgs, OidcConfigError, OidcFileSection, OidcSettings};
 use crate::storage::DEFAULT_DATA_DIR;
 use crate::talos::credentials::TalosRole;
 
@@ -220,10 +228,28 @@ pub struct ServeArgs {
     /// Largest snapshot file accepted, in bytes (taken or uploaded) [default: 9 GiB].
     #[arg(long, env = "TALOS_DR_SNAPSHOT_SIZE_LIMIT", value_name = "BYTES")]
     pub snapshot_size_limit: Option<u64>,
+    /// Free space that must stay on the snapshot store's disk; a snapshot that would eat into it
+    /// is refused as "disk full", in bytes [default: 256 MiB].
+    #[arg(long, env = "TALOS_DR_SNAPSHOT_MIN_FREE_SPACE", value_name = "BYTES")]
+    pub snapshot_min_free_space: Option<u64>,
     /// File holding the 32-byte key (64 hex digits or base64) that machine config backups are
     /// encrypted with; without it, machine config backups are refused.
     #[arg(long, env = "TALOS_DR_CONFIG_BACKUP_KEY_FILE", value_name = "PATH")]
     pub config_backup_key_file: Option<PathBuf>,
+    /// Approvals each destructive recovery step needs, from people other than the requester
+    /// [default: 1].
+    #[arg(long, env = "TALOS_DR_APPROVALS_REQUIRED", value_name = "N")]
+    pub approvals_required: Option<u32>,
+    /// How long an approval stands, e.g. `15m` [default: 15m].
+    #[arg(long, env = "TALOS_DR_APPROVAL_TTL", value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub approval_ttl: Option<Duration>,
+    /// Whether an admin may approve their own request when nobody else can (true or false)
+    /// [default: true].
+    #[arg(long, env = "TALOS_DR_BREAK_GLASS", value_name = "BOOL")]
+    pub break_glass: Option<bool>,
+    /// How long a recovery wait (etcd Preparing, healthy, a node rebooting) may take [default: 10m].
+    #[arg(long, env = "TALOS_DR_RECOVERY_WAIT_DEADLINE", value_name = "DURATION", value_parser = parse_duration_arg)]
+    pub recovery_wait_deadline: Option<Duration>,
     /// S3-compatible endpoint for snapshots (http:// or https://); the local directory otherwise.
     #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_ENDPOINT", value_name = "URL")]
     pub snapshot_s3_endpoint: Option<String>,
@@ -239,6 +265,8 @@ pub struct ServeArgs {
     /// File holding the secret access key for the bucket.
     #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_SECRET_FILE", value_name = "PATH")]
     pub snapshot_s3_secret_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -264,8 +292,12 @@ pub enum ConfigError {
     CredentialFlag(String),
     #[error("--cluster-credential for cluster {0:?}: no such cluster is configured")]
     CredentialForUnknownCluster(String),
+    #[error("OIDC settings (--oidc-* flags): {0}")]
+    Oidc(#[from] OidcConfigError),
     #[error("cluster {0:?} is configured twice")]
     DuplicateCluster(String),
+    #[error("recovery.approvals_required (--approvals-required) must be at least 1")]
+    NoApprovals,
     #[error("cluster {0:?}: its node list is empty")]
     EmptyNodeList(String),
     #[error(
@@ -285,6 +317,120 @@ struct ConfigFile {
     data_dir: Option<PathBuf>,
     secure_cookies: Option<bool>,
     metrics_token_file: Option<PathBuf>,
+    oidc: Option<OidcFileSection>,
+    #[serde(default)]
+    recovery: Option<RecoveryFile>,
+}
+
+/// The `recovery` section of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoveryFile {
+    approvals_required: Option<u32>,
+    approval_ttl: Option<String>,
+    break_glass: Option<bool>,
+    wait_deadline: Option<String>,
+}
+
+/// How staged recoveries run: the approval policy and how long waits may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecoveryConfig {
+    pub approvals_required: u32,
+    pub approval_ttl: Duration,
+    pub break_glass_allowed: bool,
+    pub wait_deadline: Duration,
+}
+
+impl Default for RecoveryConfig {
+    fn default() -> Self {
+        Self {
+            approvals_required: 1,
+            approval_ttl: Duration::from_secs(15 * 60),
+            break_glass_allowed: true,
+            wait_deadline: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// Sign-in through an OpenID Connect provider: the config file's `oidc` section, then the
+/// `--oidc-*` flags; `None` when no issuer is set (local passwords only).
+pub fn load_oidc(args: &ServeArgs) -> Result<Option<OidcSettings>, ConfigError> {
+    let section = match &args.config {
+        Some(path) => read_file(path)?.oidc.map(|section| (path.clone(), section)),
+        None => None,
+    };
+    let (path, section) = match section {
+        Some((path, section)) => (Some(path), Some(section)),
+        None => (None, None),
+    };
+    crate::auth::oidc::settings::resolve(section, &args.oidc).map_err(|e| match path {
+        Some(path) => ConfigError::Parse {
+            path,
+            message: e.to_string(),
+        },
+        None => ConfigError::Oidc(e),
+    })
+}
+
+impl RecoveryConfig {
+    /// Defaults, then the config file's `recovery` section, then flags/environment.
+    pub fn load(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => Some((path.as_path(), read_file(path)?)),
+            None => None,
+        };
+        Self::from_layers(file, args)
+    }
+
+    fn from_layers(
+        file: Option<(&Path, ConfigFile)>,
+        args: &ServeArgs,
+    ) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        if let Some((
+            path,
+            ConfigFile {
+                recovery: Some(r), ..
+            },
+        )) = file
+        {
+            let field_error = |field: &str, message: String| ConfigError::Field {
+                path: path.to_path_buf(),
+                field: format!("recovery.{field}"),
+                message,
+            };
+            if let Some(n) = r.approvals_required {
+                config.approvals_required = n;
+            }
+            if let Some(v) = &r.approval_ttl {
+                config.approval_ttl =
+                    parse_duration(v).map_err(|m| field_error("approval_ttl", m))?;
+            }
+            if let Some(b) = r.break_glass {
+                config.break_glass_allowed = b;
+            }
+            if let Some(v) = &r.wait_deadline {
+                config.wait_deadline =
+                    parse_duration(v).map_err(|m| field_error("wait_deadline", m))?;
+            }
+        }
+        if let Some(n) = args.approvals_required {
+            config.approvals_required = n;
+        }
+        if let Some(d) = args.approval_ttl {
+            config.approval_ttl = d;
+        }
+        if let Some(b) = args.break_glass {
+            config.break_glass_allowed = b;
+        }
+        if let Some(d) = args.recovery_wait_deadline {
+            config.wait_deadline = d;
+        }
+        if config.approvals_required == 0 {
+            return Err(ConfigError::NoApprovals);
+        }
+        Ok(config)
+    }
 }
 
 impl Config {
@@ -569,6 +715,82 @@ mod tests {
             Config::from_layers(None, &args),
             Err(ConfigError::CredentialForUnknownCluster(n)) if n == "lab"
         ));
+    }
+
+    #[test]
+    fn recovery_settings_come_from_the_file_and_flags() {
+        let f =
+            file("recovery:\n  approvals_required: 2\n  approval_ttl: 5m\n  break_glass: false\n");
+        let c = RecoveryConfig::from_layers(Some((Path::new("c.yaml"), f)), &ServeArgs::default())
+            .expect("loads");
+        assert_eq!(c.approvals_required, 2);
+        assert_eq!(c.approval_ttl, Duration::from_secs(300));
+        assert!(!c.break_glass_allowed);
+        assert_eq!(c.wait_deadline, Duration::from_secs(600));
+        let args = ServeArgs {
+            break_glass: Some(true),
+            recovery_wait_deadline: Some(Duration::from_secs(30)),
+            ..Default::default()
+        };
+        let f = file("recovery: {approvals_required: 2}\n");
+        let c = RecoveryConfig::from_layers(Some((Path::new("c.yaml"), f)), &args).expect("loads");
+        assert!(c.break_glass_allowed);
+        assert_eq!(c.wait_deadline, Duration::from_secs(30));
+        let f = file("recovery: {approval_ttl: soon}\n");
+        let err =
+            RecoveryConfig::from_layers(Some((Path::new("c.yaml"), f)), &ServeArgs::default())
+                .expect_err("refused");
+        assert!(
+            err.to_string().contains("field \"recovery.approval_ttl\""),
+            "{err}"
+        );
+        let f = file("recovery: {approvals_required: 0}\n");
+        assert!(matches!(
+            RecoveryConfig::from_layers(Some((Path::new("c.yaml"), f)), &ServeArgs::default()),
+            Err(ConfigError::NoApprovals)
+        ));
+        assert_eq!(
+            RecoveryConfig::from_layers(None, &ServeArgs::default()).expect("defaults"),
+            RecoveryConfig::default()
+        );
+    }
+
+    #[test]
+    fn oidc_settings_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").expect("write");
+        let path = dir.path().join("c.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "clusters: [{{name: a, talosconfig: x}}]\noidc:\n  issuer: https://id.example\n  client_id: dr\n  client_secret_file: {}\n  redirect_url: https://dr.example/api/auth/oidc/callback\n  roles: {{sre: [operator]}}\n",
+                secret.display()
+            ),
+        )
+        .expect("write");
+        let mut args = ServeArgs {
+            config: Some(path.clone()),
+            ..Default::default()
+        };
+        args.oidc.oidc_provider_name = Some("Corp".into());
+        let oidc = load_oidc(&args).expect("loads").expect("on");
+        assert_eq!(oidc.issuer, "https://id.example");
+        assert_eq!(oidc.client_secret.expose(), "s3cret");
+        assert_eq!(oidc.provider_name, "Corp");
+        assert!(
+            Config::load(&args).is_ok(),
+            "the main config accepts the oidc section"
+        );
+        std::fs::write(&path, "oidc: {issuer: https://id.example, client_id: dr}\n")
+            .expect("write");
+        let err = load_oidc(&args).expect_err("refused");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("config file {}: oidc", path.display())),
+            "{err}"
+        );
+        assert_eq!(load_oidc(&ServeArgs::default()).expect("off"), None);
     }
 
     #[test]

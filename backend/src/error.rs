@@ -13,6 +13,7 @@ use crate::audit::AuditError;
 use crate::auth::AuthError;
 use crate::clusters::ClusterError;
 use crate::health::HealthError;
+use crate::recovery::RecoveryError;
 use crate::snapshots::api::SnapshotApiError;
 
 /// Every error a handler can return.
@@ -28,6 +29,8 @@ pub enum ApiError {
     Audit(#[from] AuditError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotApiError),
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
     /// The request itself is wrong; the message names the field.
     #[error("{0}")]
     BadRequest(String),
@@ -57,6 +60,7 @@ impl ApiError {
             Self::Audit(AuditError::BadFilter(_)) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Audit(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             Self::Snapshot(e) => snapshot_status(e),
+            Self::Recovery(e) => e.status_and_code(),
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::UnsupportedBody => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_body"),
             Self::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),

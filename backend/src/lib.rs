@@ -18,7 +18,9 @@ pub mod health;
 pub mod json;
 pub mod machine_configs;
 pub mod metrics;
+pub mod notify;
 pub mod presence;
+pub mod recovery;
 pub mod routes;
 pub mod schedules;
 pub mod snapshot_s3;
@@ -75,14 +77,22 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves the console on `listener` until the process stops or the listener fails. Client
 /// addresses are kept for the sign-in rate limit, the audit trail and the metrics rule.
-/// The snapshot scheduler runs for as long as the console serves.
+/// The snapshot scheduler runs for as long as the console serves, and every open recovery
+/// incident is resumed first (steps found in flight are judged from the nodes).
 pub async fn run(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let scheduler = schedules::scheduler::spawn(state.clone());
+    let resumed = {
+        let state = state.clone();
+        tokio::spawn(async move { recovery::evidence::resume(&state).await })
+    };
+    let notifications = notify::spawn(state.clone());
     let served = axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await;
     scheduler.abort();
+    notifications.abort();
+    resumed.abort();
     served
 }

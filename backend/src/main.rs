@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use talos_dr::audit::{ChainReport, NewAuditEntry};
 use talos_dr::auth::SessionSettings;
 use talos_dr::auth::users::add_user;
-use talos_dr::config::{Config, ServeArgs};
+use talos_dr::config::{Config, RecoveryConfig, ServeArgs};
 use talos_dr::machine_configs::ConfigBackupKey;
 use talos_dr::snapshot_s3::{S3Flags, open_checked_s3};
 use talos_dr::snapshots::SnapshotSettings;
@@ -129,6 +129,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .map(ConfigBackupKey::from_file)
         .transpose()?;
     let config = Config::load(&args)?;
+    let recovery = recovery_settings(&args)?;
+    // Before anything else starts: a provider that cannot be discovered stops the console.
+    let oidc = match talos_dr::config::load_oidc(&args)? {
+        Some(settings) => Some(talos_dr::auth::oidc::OidcProvider::discover(settings).await?),
+        None => None,
+    };
     let clusters = talos_dr::watch_clusters(&config)?;
     let storage = Storage::open(&config.data_dir).await?;
     create_first_admin(&storage).await?;
@@ -152,6 +158,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(limit) = args.snapshot_size_limit {
         snapshots.size_limit = limit;
     }
+    if let Some(free) = args.snapshot_min_free_space {
+        snapshots.min_free_bytes = free;
+    }
     let s3 = S3Flags {
         endpoint: args.snapshot_s3_endpoint.clone(),
         bucket: args.snapshot_s3_bucket.clone(),
@@ -160,7 +169,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         secret_file: args.snapshot_s3_secret_file.clone(),
     }
     .settings()?;
-    let state = AppState::new(clusters, storage, access);
+    let mut state = AppState::new(clusters, storage, access).with_recovery(recovery);
+    if let Some(oidc) = oidc {
+        state = state.with_oidc(oidc);
+    }
     let mut state = match s3 {
         Some(s3) => {
             let staging = config.data_dir.join("snapshot-staging");
@@ -185,6 +197,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The recovery policy from the config layers, and the crash-test stops from the environment
+/// (an unknown stop refuses the start, naming it).
+fn recovery_settings(args: &ServeArgs) -> anyhow::Result<talos_dr::recovery::RecoverySettings> {
+    let failpoints = talos_dr::recovery::FailPoints::from_env()?;
+    if !failpoints.is_empty() {
+        tracing::warn!(
+            "recovery failpoints are armed: this console stops for good when one is reached"
+        );
+    }
+    let config = RecoveryConfig::load(args)?;
+    let ttl_ms = i64::try_from(config.approval_ttl.as_millis()).unwrap_or(i64::MAX);
+    Ok(talos_dr::recovery::RecoverySettings {
+        policy: talos_dr_shared::recovery::ApprovalPolicy {
+            approvals_required: config.approvals_required,
+            approval_ttl_ms: ttl_ms,
+            break_glass_allowed: config.break_glass_allowed,
+        },
+        wait_deadline: config.wait_deadline,
+        failpoints,
+        ..Default::default()
+    })
 }
 
 /// With no user at all, nobody could sign in: create `admin` and show its password once.

@@ -16,6 +16,8 @@ use talos_dr_shared::Role;
 use crate::auth::guard::{Access, RoutePolicy};
 use crate::error::ApiError;
 use crate::machine_configs::api as machine_configs;
+use crate::notify::api as notify_api;
+use crate::recovery::{api as recovery_api, stream as recovery_stream};
 use crate::schedules::api as schedules_api;
 use crate::snapshots::{api as snapshots_api, api_read as snapshots_read};
 use crate::state::AppState;
@@ -26,6 +28,8 @@ const VIEWER: &[Role] = &[Role::Viewer];
 const ADMIN: &[Role] = &[Role::Admin];
 /// Those who take snapshots and start recoveries.
 const OPERATOR: &[Role] = &[Role::Operator];
+/// Those who answer requests for destructive recovery steps (admins for break-glass).
+const APPROVERS: &[Role] = &[Role::Approver, Role::Admin];
 /// The trail shows who did what: for those who approve and those who administer.
 const AUDIT_READERS: &[Role] = &[Role::Approver, Role::Admin];
 
@@ -80,6 +84,29 @@ pub fn route_table() -> Vec<RouteSpec> {
             AnyRole(VIEWER),
             Some("logout"),
             delete(auth::routes::delete_session),
+        ),
+        // OIDC sign-in: public, like `POST /api/session`; the callback records its own audit
+        // entries (`login`, `login_refused`).
+        spec(
+            Method::GET,
+            "/api/auth/providers",
+            Public,
+            None,
+            get(auth::oidc::routes::list_sign_in_options),
+        ),
+        spec(
+            Method::GET,
+            "/api/auth/oidc/login",
+            Public,
+            None,
+            get(auth::oidc::routes::start_oidc_login),
+        ),
+        spec(
+            Method::GET,
+            "/api/auth/oidc/callback",
+            Public,
+            None,
+            get(auth::oidc::routes::finish_oidc_login),
         ),
         spec(
             Method::GET,
@@ -187,6 +214,14 @@ pub fn route_table() -> Vec<RouteSpec> {
             Some("snapshot_rehearse"),
             post(snapshots_api::rehearse_snapshot),
         ),
+        // Takes, raw copies and uploads in flight, with their bytes: for every open page.
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/snapshots/transfers/stream",
+            AnyRole(VIEWER),
+            None,
+            get(crate::snapshots::transfers::stream_transfers),
+        ),
         // Machine configs hold the cluster's secrets: admins only, and downloads are audited.
         spec(
             Method::GET,
@@ -210,6 +245,35 @@ pub fn route_table() -> Vec<RouteSpec> {
             None,
             get(machine_configs::download_machine_config),
         ),
+        // Webhook notifications: everyone sees whether deliveries work; admins set the receiver.
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/webhook",
+            AnyRole(VIEWER),
+            None,
+            get(notify_api::find_webhook),
+        ),
+        spec(
+            Method::PUT,
+            "/api/clusters/{cluster}/webhook",
+            AnyRole(ADMIN),
+            Some("webhook_set"),
+            put(notify_api::put_webhook),
+        ),
+        spec(
+            Method::DELETE,
+            "/api/clusters/{cluster}/webhook",
+            AnyRole(ADMIN),
+            Some("webhook_remove"),
+            delete(notify_api::delete_webhook),
+        ),
+        spec(
+            Method::POST,
+            "/api/clusters/{cluster}/webhook/test",
+            AnyRole(ADMIN),
+            Some("webhook_test"),
+            post(notify_api::test_webhook),
+        ),
         // Snapshot schedules: admins set them, everyone reads.
         spec(
             Method::GET,
@@ -224,6 +288,120 @@ pub fn route_table() -> Vec<RouteSpec> {
             AnyRole(ADMIN),
             Some("schedule_set"),
             put(schedules_api::put_schedule),
+        ),
+        // Recovery incidents: operators act, approvers (or an admin, break-glass) approve,
+        // everyone watches and may add notes.
+        spec(
+            Method::GET,
+            "/api/clusters/{cluster}/incidents",
+            AnyRole(VIEWER),
+            None,
+            get(recovery_api::list_incidents),
+        ),
+        spec(
+            Method::POST,
+            "/api/clusters/{cluster}/incidents",
+            AnyRole(OPERATOR),
+            Some("incident_open"),
+            post(recovery_api::create_incident),
+        ),
+        spec(
+            Method::GET,
+            "/api/incidents/{id}",
+            AnyRole(VIEWER),
+            None,
+            get(recovery_api::find_incident),
+        ),
+        spec(
+            Method::GET,
+            "/api/incidents/{id}/stream",
+            AnyRole(VIEWER),
+            None,
+            get(recovery_stream::stream_incident),
+        ),
+        spec(
+            Method::GET,
+            "/api/incidents/{id}/report.md",
+            AnyRole(VIEWER),
+            None,
+            get(recovery_api::report_markdown),
+        ),
+        spec(
+            Method::GET,
+            "/api/incidents/{id}/report.json",
+            AnyRole(VIEWER),
+            None,
+            get(recovery_api::report_json),
+        ),
+        spec(
+            Method::POST,
+            "/api/incidents/{id}/precheck",
+            AnyRole(OPERATOR),
+            Some("incident_precheck"),
+            post(recovery_api::rerun_precheck),
+        ),
+        spec(
+            Method::POST,
+            "/api/incidents/{id}/precheck/override",
+            AnyRole(OPERATOR),
+            Some("incident_precheck_override"),
+            post(recovery_api::override_precheck),
+        ),
+        spec(
+            Method::GET,
+            "/api/incidents/{id}/snapshot-candidates",
+            AnyRole(VIEWER),
+            None,
+            get(recovery_api::list_snapshot_candidates),
+        ),
+        spec(
+            Method::POST,
+            "/api/incidents/{id}/snapshot",
+            AnyRole(OPERATOR),
+            Some("incident_snapshot_choose"),
+            post(recovery_api::choose_snapshot),
+        ),
+        spec(
+            Method::POST,
+            "/api/incidents/{id}/steps/{step}/request",
+            AnyRole(OPERATOR),
+            Some("step_request"),
+            post(recovery_api::request_step),
+        ),
+        spec(
+            Method::POST,
+            "/api/incidents/{id}/steps/{step}/approvals",
+            AnyRole(APPROVERS),
+            Some("step_answer"),
+            post(recovery_api::answer_request),
+        ),
+        spec(
+            Method::POST,
+            "/api/incidents/{id}/steps/{step}/run",
+            AnyRole(OPERATOR),
+            Some("step_run"),
+            post(recovery_api::run_step),
+        ),
+        spec(
+            Method::POST,
+            "/api/incidents/{id}/steps/{step}/resolve",
+            AnyRole(OPERATOR),
+            Some("step_resolve"),
+            post(recovery_api::resolve_step),
+        ),
+        spec(
+            Method::POST,
+            "/api/incidents/{id}/notes",
+            AnyRole(VIEWER),
+            Some("incident_note"),
+            post(recovery_api::add_note),
+        ),
+        spec(
+            Method::POST,
+            "/api/incidents/{id}/close",
+            AnyRole(OPERATOR),
+            Some("incident_close"),
+            post(recovery_api::close_incident),
         ),
         spec(
             Method::GET,

@@ -9,6 +9,7 @@ use crate::config::Secret;
 use crate::health::HealthHub;
 use crate::machine_configs::{ConfigBackupKey, MachineConfigStore};
 use crate::presence::PresenceHub;
+use crate::recovery::{RecoveryService, RecoverySettings};
 use crate::snapshots::history::SnapshotHistory;
 use crate::snapshots::{SnapshotService, SnapshotSettings};
 use crate::storage::Storage;
@@ -63,8 +64,12 @@ pub struct AppState {
     shared: Arc<Shared>,
     snapshots: Arc<SnapshotService>,
     machine_configs: MachineConfigStore,
+    /// The OpenID Connect provider users sign in through, when one is configured.
+    oidc: Option<Arc<crate::auth::oidc::OidcProvider>>,
     /// Without a key, machine config backups are refused rather than stored in the clear.
     config_backup_key: Option<Arc<ConfigBackupKey>>,
+    notifier: crate::notify::Notifier,
+    recovery: Arc<RecoveryService>,
 }
 
 impl AppState {
@@ -81,9 +86,17 @@ impl AppState {
         );
         let machine_configs =
             MachineConfigStore::new(storage.pool.clone(), data_dir.join("machine-configs"));
+        let notifier = crate::notify::Notifier::new(
+            storage.pool.clone(),
+            crate::notify::NotifySettings::default(),
+        );
+        let recovery = RecoveryService::new(storage.pool.clone(), RecoverySettings::default());
         Self {
+            recovery: Arc::new(recovery),
+            notifier,
             machine_configs,
             config_backup_key: None,
+            oidc: None,
             snapshots: Arc::new(snapshots),
             clusters: Arc::new(clusters),
             shared: Arc::new(Shared {
@@ -155,6 +168,38 @@ impl AppState {
 
     pub fn machine_configs(&self) -> &MachineConfigStore {
         &self.machine_configs
+    }
+
+    /// Webhook notifications for the watched clusters.
+    pub fn notifier(&self) -> &crate::notify::Notifier {
+        &self.notifier
+    }
+
+    /// Replaces how webhook deliveries are paced (tests retry within milliseconds).
+    pub fn with_notify_settings(mut self, settings: crate::notify::NotifySettings) -> Self {
+        self.notifier = crate::notify::Notifier::new(self.shared.storage.pool.clone(), settings);
+        self
+    }
+
+    /// Turns on sign-in through `provider` (discovered at start).
+    pub fn with_oidc(mut self, provider: crate::auth::oidc::OidcProvider) -> Self {
+        self.oidc = Some(Arc::new(provider));
+        self
+    }
+
+    pub fn oidc(&self) -> Option<&crate::auth::oidc::OidcProvider> {
+        self.oidc.as_deref()
+    }
+
+    /// Replaces the recovery settings (approval policy, wait deadlines, crash-test stops, clock).
+    pub fn with_recovery(mut self, settings: RecoverySettings) -> Self {
+        let pool = self.shared.storage.pool.clone();
+        self.recovery = Arc::new(RecoveryService::new(pool, settings));
+        self
+    }
+
+    pub fn recovery(&self) -> &RecoveryService {
+        &self.recovery
     }
 
     pub fn limiter(&self) -> &LoginLimiter {

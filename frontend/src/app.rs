@@ -12,6 +12,7 @@ use crate::components::{ClusterPicker, ThemeSwitch, UserMenu};
 use crate::pages::{
     AuditPage, ClusterHealthPage, FleetPage, HomePage, LoginPage, NotFound, UsersPage,
 };
+use crate::pages::{ClusterIncidentsPage, IncidentPage};
 use crate::pages::{SnapshotDiffPage, SnapshotEntryPage, SnapshotsPage};
 use crate::session::{SessionState, SessionStatus, login_path};
 
@@ -108,6 +109,8 @@ fn SignedIn(info: SessionInfo) -> impl IntoView {
                 <Route path=path!("/clusters/:name/snapshots") view=SnapshotsPage/>
                 <Route path=path!("/clusters/:name/snapshots/:id") view=SnapshotEntryPage/>
                 <Route path=path!("/clusters/:name/snapshots/:a/diff/:b") view=SnapshotDiffPage/>
+                <Route path=path!("/clusters/:name/incidents") view=ClusterIncidentsPage/>
+                <Route path=path!("/incidents/:id") view=IncidentPage/>
                 <Route path=path!("/fleet") view=FleetPage/>
                 <Route path=path!("/audit") view=AuditPage/>
                 <Route path=path!("/users") view=UsersPage/>

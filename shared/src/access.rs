@@ -71,6 +71,9 @@ pub struct SessionInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionResponse {
     pub session: SessionInfo,
+    /// Local password or the OIDC provider (absent from older consoles: local).
+    #[serde(default)]
+    pub signed_in_with: crate::sign_in::SignInMethod,
 }
 
 /// Name of the header that carries the session's CSRF token.

@@ -6,9 +6,11 @@ pub mod access;
 pub mod error;
 pub mod fleet;
 pub mod health;
+pub mod notifications;
 pub mod quorum;
 pub mod recovery;
 pub mod schedules;
+pub mod sign_in;
 pub mod snapshots;
 
 pub use access::{

@@ -41,6 +41,10 @@ pub struct ScheduleRequest {
     /// Each run waits a random delay up to this, so many clusters do not fire at once.
     #[serde(default)]
     pub jitter_seconds: u64,
+    /// Restore each stored scheduled snapshot into a throwaway etcd right after it is taken
+    /// (a failed rehearsal marks the entry and keeps it from counting as verified).
+    #[serde(default)]
+    pub rehearse: bool,
 }
 
 /// How the last scheduled run went.

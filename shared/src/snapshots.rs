@@ -178,3 +178,41 @@ pub struct SnapshotDiffView {
     pub page_size: usize,
     pub total_key_changes: u64,
 }
+
+/// Where a snapshot transfer in flight has got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferPhase {
+    /// Bytes are arriving from the node or the browser.
+    Receiving,
+    /// Every byte is in; the trailer and the inspector are checking the file.
+    Verifying,
+}
+
+/// A snapshot being taken, copied or uploaded right now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotTransfer {
+    /// Becomes the history entry's id when the transfer ends.
+    pub id: String,
+    /// `snapshot`, `raw_copy` or `upload`.
+    pub kind: SnapshotEntryKind,
+    pub node: Option<String>,
+    pub started_by: String,
+    pub started_at_ms: i64,
+    pub received_bytes: u64,
+    /// From the node's etcd database size in the latest health poll (or the upload's length);
+    /// `None` when nobody knows.
+    pub expected_bytes: Option<u64>,
+    pub phase: TransferPhase,
+}
+
+/// `event: transfers` on `GET /api/clusters/{cluster}/snapshots/transfers/stream`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotTransfers {
+    pub cluster: String,
+    /// Oldest first.
+    pub in_flight: Vec<SnapshotTransfer>,
+    /// How many transfers of this cluster have ended since the console started: when it grows,
+    /// the history has a new entry (stored or failed).
+    pub finished: u64,
+}

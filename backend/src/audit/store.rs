@@ -140,7 +140,10 @@ impl AuditStore {
     /// Appends an entry after the current last one.
     pub async fn append(&self, entry: NewAuditEntry) -> Result<AuditEntry, AuditError> {
         let _one_at_a_time = self.append_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        // Take the write lock up front: a deferred transaction that reads first cannot become a
+        // writer while another connection commits (SQLite answers "database is locked" at once,
+        // without waiting), and the entry would be lost.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let last: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)

@@ -3,6 +3,7 @@
 
 pub mod guard;
 pub mod limiter;
+pub mod oidc;
 pub mod password;
 pub mod routes;
 pub mod session;

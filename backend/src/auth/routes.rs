@@ -7,11 +7,14 @@ use axum::Json;
 use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use talos_dr_shared::sign_in::SignInMethod;
 use talos_dr_shared::{LoginRequest, SessionResponse};
 use tower_sessions::Session;
 
+use super::oidc::OidcError;
 use super::password::verify_password;
-use super::session::{sign_in, sign_out};
+use super::session::{sign_in, sign_out, signed_in_with};
 use super::{AuthError, CurrentUser};
 use crate::audit::NewAuditEntry;
 use crate::error::ApiResult;
@@ -42,7 +45,7 @@ pub async fn create_session(
     ClientAddr(client): ClientAddr,
     session: Session,
     AppJson(body): AppJson<LoginRequest>,
-) -> ApiResult<Json<SessionResponse>> {
+) -> ApiResult<Response> {
     let storage = state.storage();
     let client_ip = client.map(|a| a.ip().to_string());
     let user_key = format!("user:{}", body.username);
@@ -60,6 +63,23 @@ pub async fn create_session(
         outcome,
         client: client_ip.clone(),
     };
+    // Checked before the password, so the answer tells nothing about the password.
+    if let Some(oidc) = state.oidc()
+        && !oidc.settings.local_sign_in_allowed(&body.username)
+    {
+        let refusal = OidcError::LocalSignInOff {
+            provider: oidc.settings.provider_name.clone(),
+        };
+        storage
+            .audit
+            .record(audit(
+                "login_refused",
+                Vec::new(),
+                "refused: local sign-in is limited to break-glass accounts".into(),
+            ))
+            .await;
+        return Ok(refusal.into_response());
+    }
     if let Err(wait) = state.limiter().check(&keys) {
         let refusal = AuthError::TooManyAttempts(wait);
         storage
@@ -104,15 +124,18 @@ pub async fn create_session(
         .await;
     Ok(Json(SessionResponse {
         session: current.info(),
-    }))
+        signed_in_with: SignInMethod::Local,
+    })
+    .into_response())
 }
 
 /// `GET /api/session`: who is signed in, and the CSRF token for state-changing calls.
 #[tracing::instrument(name = "find_session", skip_all, fields(username = %user.username))]
-pub async fn find_session(user: CurrentUser) -> Json<SessionResponse> {
-    Json(SessionResponse {
+pub async fn find_session(user: CurrentUser, session: Session) -> ApiResult<Json<SessionResponse>> {
+    Ok(Json(SessionResponse {
         session: user.info(),
-    })
+        signed_in_with: signed_in_with(&session).await?,
+    }))
 }
 
 /// `DELETE /api/session`: sign out (the guard records it in the audit trail).

@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 use serde::{Deserialize, Serialize};
+use talos_dr_shared::sign_in::SignInMethod;
 use talos_dr_shared::{Role, SessionInfo};
 use tower_sessions::Session;
 
@@ -49,6 +50,13 @@ struct SignedIn {
     csrf_token: String,
     login_at_ms: i64,
     last_seen_ms: i64,
+    /// Records written before OIDC sign-in existed are local ones.
+    #[serde(default)]
+    via: SignInMethod,
+    /// Roles mapped from the provider's groups at sign-in; `None` for local users, whose roles
+    /// are read from the user database on every request.
+    #[serde(default)]
+    provider_roles: Option<Vec<Role>>,
 }
 
 /// The signed-in user of the current request, with their roles as the database has them now.
@@ -106,6 +114,28 @@ pub async fn sign_in(
     username: &str,
     roles: Vec<Role>,
 ) -> Result<CurrentUser, AuthError> {
+    start_session(session, settings, username, roles, SignInMethod::Local).await
+}
+
+/// Starts a session for a user the OIDC provider vouched for, with the roles their groups map
+/// to. Such users have no row in the user database.
+pub async fn sign_in_external(
+    session: &Session,
+    settings: &SessionSettings,
+    username: &str,
+    roles: Vec<Role>,
+    via: SignInMethod,
+) -> Result<CurrentUser, AuthError> {
+    start_session(session, settings, username, roles, via).await
+}
+
+async fn start_session(
+    session: &Session,
+    settings: &SessionSettings,
+    username: &str,
+    roles: Vec<Role>,
+    via: SignInMethod,
+) -> Result<CurrentUser, AuthError> {
     session.cycle_id().await?;
     session.clear().await;
     let now = now_ms();
@@ -114,6 +144,8 @@ pub async fn sign_in(
         csrf_token: new_csrf_token(),
         login_at_ms: now,
         last_seen_ms: now,
+        provider_roles: (via != SignInMethod::Local).then(|| roles.clone()),
+        via,
     };
     session.insert(SESSION_KEY, &record).await?;
     Ok(CurrentUser {
@@ -142,7 +174,10 @@ pub async fn current_user(
         session.flush().await?;
         return Err(AuthError::NotSignedIn);
     }
-    let roles = users.roles(&record.username).await?;
+    let roles = match &record.provider_roles {
+        Some(roles) => roles.clone(),
+        None => users.roles(&record.username).await?,
+    };
     if roles.is_empty() {
         session.flush().await?;
         return Err(AuthError::NotSignedIn);
@@ -158,6 +193,15 @@ pub async fn current_user(
         csrf_token: record.csrf_token,
         expires_at_ms,
     })
+}
+
+/// How the session's user signed in; `Local` when nobody is signed in.
+pub async fn signed_in_with(session: &Session) -> Result<SignInMethod, AuthError> {
+    Ok(session
+        .get::<SignedIn>(SESSION_KEY)
+        .await?
+        .map(|record| record.via)
+        .unwrap_or_default())
 }
 
 pub async fn sign_out(session: &Session) -> Result<(), AuthError> {

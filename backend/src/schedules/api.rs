@@ -110,6 +110,7 @@ pub async fn put_schedule(
         request.freshness_seconds.to_string(),
     );
     parameters.insert("jitter_seconds".into(), request.jitter_seconds.to_string());
+    parameters.insert("rehearse".into(), request.rehearse.to_string());
     let detail = Extension(AuditDetail {
         target: Some(cluster.clone()),
         parameters,

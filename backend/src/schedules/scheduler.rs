@@ -1,5 +1,6 @@
 //! The scheduler: takes due snapshots through the same path as the button, records the result,
-//! then applies the cluster's retention. Every run and every deletion goes to the audit trail.
+//! rehearses the snapshot when the schedule asks for it, then applies the cluster's retention.
+//! Every run, rehearsal and deletion goes to the audit trail.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use super::store::{ScheduleStore, StoredSchedule};
 use crate::audit::NewAuditEntry;
 use crate::auth::CurrentUser;
 use crate::snapshots::SnapshotKey;
-use crate::snapshots::api::take;
+use crate::snapshots::api::{rehearse_entry, take};
 use crate::state::AppState;
 
 /// The actor the audit trail shows for scheduled work.
@@ -138,7 +139,39 @@ async fn run_one(state: &AppState, store: &ScheduleStore, schedule: &StoredSched
         outcome,
     )
     .await;
+    if schedule.request.rehearse
+        && run.ok
+        && let Some(id) = &run.snapshot_id
+    {
+        rehearse(state, cluster, id).await;
+    }
     apply_retention(state, schedule, crate::clock::now_ms()).await;
+}
+
+/// The schedule's rehearse option: the snapshot just stored, restored into a throwaway etcd.
+/// The result lands on the entry (a failure keeps it from counting as verified) and in the
+/// audit trail.
+async fn rehearse(state: &AppState, cluster: &str, id: &str) {
+    let (passed, outcome) = match rehearse_entry(state, cluster, id).await {
+        Ok(entry) => match entry.rehearsal {
+            Some(r) if r.passed => (true, "ok".to_string()),
+            Some(r) => (false, format!("failed: {}", r.problems.join("; "))),
+            None => (false, "failed: no result recorded".to_string()),
+        },
+        Err(e) => (false, format!("failed: {e}")),
+    };
+    tracing::info!(cluster, id, passed, "scheduled rehearsal");
+    let mut parameters = BTreeMap::new();
+    parameters.insert("passed".to_string(), passed.to_string());
+    audit(
+        state,
+        "snapshot_rehearse",
+        cluster,
+        Some(id.to_string()),
+        parameters,
+        outcome,
+    )
+    .await;
 }
 
 /// The next run after this one; a schedule whose expression no longer parses stops (None).

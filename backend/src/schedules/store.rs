@@ -62,6 +62,7 @@ fn read(row: &sqlx::sqlite::SqliteRow) -> Result<StoredSchedule, sqlx::Error> {
             },
             freshness_seconds: u64::try_from(freshness).unwrap_or(0),
             jitter_seconds: u64::try_from(jitter).unwrap_or(0),
+            rehearse: row.try_get::<i64, _>("rehearse")? != 0,
         },
         next_run_ms: row.try_get("next_run_ms")?,
         last_run,
@@ -86,12 +87,14 @@ impl ScheduleStore {
         let r = &request.retention;
         sqlx::query(
             "INSERT INTO snapshot_schedules (cluster, cron, keep_last, keep_hourly, keep_daily, \
-             keep_weekly, freshness_seconds, jitter_seconds, next_run_ms, updated_by, updated_at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             keep_weekly, freshness_seconds, jitter_seconds, rehearse, next_run_ms, updated_by, \
+             updated_at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (cluster) DO UPDATE SET cron = excluded.cron, keep_last = excluded.keep_last, \
              keep_hourly = excluded.keep_hourly, keep_daily = excluded.keep_daily, \
              keep_weekly = excluded.keep_weekly, freshness_seconds = excluded.freshness_seconds, \
-             jitter_seconds = excluded.jitter_seconds, next_run_ms = excluded.next_run_ms, \
+             jitter_seconds = excluded.jitter_seconds, rehearse = excluded.rehearse, \
+             next_run_ms = excluded.next_run_ms, \
              updated_by = excluded.updated_by, updated_at_ms = excluded.updated_at_ms",
         )
         .bind(cluster)
@@ -102,6 +105,7 @@ impl ScheduleStore {
         .bind(count(r.weekly))
         .bind(i64::try_from(request.freshness_seconds).unwrap_or(i64::MAX))
         .bind(i64::try_from(request.jitter_seconds).unwrap_or(i64::MAX))
+        .bind(i64::from(request.rehearse))
         .bind(next_run_ms)
         .bind(updated_by)
         .bind(now_ms)
@@ -179,6 +183,7 @@ mod tests {
             },
             freshness_seconds: 3600,
             jitter_seconds: 0,
+            rehearse: true,
         }
     }
 
@@ -209,6 +214,7 @@ mod tests {
             .expect("record");
         let now = store.find("prod").await.expect("find").expect("stored");
         assert_eq!(now.next_run_ms, Some(9_000_000));
+        assert!(now.request.rehearse, "the rehearse option is kept");
         assert_eq!(now.last_run, Some(run.clone()));
         assert!(store.due(5_000).await.expect("due").is_empty());
 

@@ -5,28 +5,26 @@
 //! attempt with its reason and no object.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use bytes::Bytes;
-use futures::Stream;
 use talos_dr_shared::MemberState;
 use talos_dr_shared::snapshots::{
-    RawCopyRequest, RehearsalResult, ResourceKeys, SnapshotEntry, SnapshotEntryKind,
-    SnapshotFigures, SnapshotResponse, SnapshotTrigger, SnapshotVerdictSummary,
-    TakeSnapshotRequest,
+    RawCopyRequest, RehearsalResult, SnapshotEntry, SnapshotEntryKind, SnapshotResponse,
+    SnapshotTrigger, TakeSnapshotRequest,
 };
-use talos_dr_snapshot::Restorability;
 
+use super::api_attempt::Attempt;
+pub use super::api_attempt::database_size;
 pub use super::api_error::{SnapshotApiError, check_id, stored_row};
-use super::history::HistoryRow;
-use super::ingest::{ExpectedKind, IngestOptions, StoredKind, StoredSnapshot};
+use super::ingest::ExpectedKind;
 use super::store::SnapshotId;
 use super::{commands, rehearsal};
 use crate::audit::AuditDetail;
@@ -83,160 +81,6 @@ fn pick_node(cluster: &WatchedCluster, asked: Option<String>) -> Result<String, 
         .or_else(|| healthy.first())
         .map(|(n, _)| n.clone())
         .ok_or_else(|| SnapshotApiError::NoHealthyNode("no member is healthy".into()))
-}
-
-fn verdict_summary(stored: &StoredSnapshot) -> SnapshotVerdictSummary {
-    let restorability = match stored.verdict.restorability {
-        Restorability::Restores => "restores",
-        Restorability::RestoresOnlyWithSkipHashCheck => "restores_only_with_skip_hash_check",
-        Restorability::WillNotRestore => "will_not_restore",
-    };
-    let reason = match stored.kind {
-        StoredKind::RawCopy => Some(
-            "raw copy of the database file: may not be consistent, restores only with skip-hash-check"
-                .to_string(),
-        ),
-        StoredKind::Snapshot => stored.verdict.reason.clone(),
-    };
-    SnapshotVerdictSummary {
-        restorability: restorability.into(),
-        reason,
-    }
-}
-
-fn resources(stored: &StoredSnapshot) -> Vec<ResourceKeys> {
-    stored
-        .contents
-        .resources
-        .iter()
-        .map(|r| ResourceKeys {
-            resource: r.resource.clone(),
-            keys: r.keys,
-            value_bytes: r.value_bytes,
-            namespaces: r.namespaces.clone(),
-        })
-        .collect()
-}
-
-/// What one attempt is: who, where, why, what kind.
-struct Attempt<'a> {
-    cluster: &'a str,
-    node: Option<String>,
-    user: &'a CurrentUser,
-    trigger: SnapshotTrigger,
-    kind: SnapshotEntryKind,
-    expected: ExpectedKind,
-}
-
-impl Attempt<'_> {
-    fn entry(&self, id: &SnapshotId, taken_at_ms: i64) -> SnapshotEntry {
-        let mut entry = SnapshotEntry {
-            id: id.as_str().to_string(),
-            cluster: self.cluster.to_string(),
-            node: self.node.clone(),
-            taken_by: self.user.username.clone(),
-            taken_at_ms,
-            trigger: self.trigger,
-            kind: self.kind,
-            stored_as: None,
-            failure: None,
-            size: None,
-            sha256: None,
-            figures: None,
-            live_keys: None,
-            verdict: None,
-            rehearsal: None,
-            talosctl: String::new(),
-        };
-        entry.talosctl = commands::for_entry(&entry);
-        entry
-    }
-
-    /// Records a failure that happened before any byte arrived (the node refused the call).
-    async fn record_failure(
-        &self,
-        state: &AppState,
-        reason: String,
-    ) -> Result<SnapshotEntry, SnapshotApiError> {
-        let id = SnapshotId::random();
-        let mut entry = self.entry(&id, now_ms());
-        entry.failure = Some(reason);
-        state
-            .snapshots()
-            .history
-            .insert(&HistoryRow {
-                entry: entry.clone(),
-                object_key: None,
-                resources: Vec::new(),
-            })
-            .await?;
-        Ok(entry)
-    }
-
-    /// Streams `chunks` into the store and records the outcome, stored or failed.
-    async fn ingest<S, E>(
-        &self,
-        state: &AppState,
-        chunks: S,
-    ) -> Result<SnapshotEntry, SnapshotApiError>
-    where
-        S: Stream<Item = Result<Bytes, E>>,
-        E: fmt::Display,
-    {
-        let service = state.snapshots();
-        let store = service.store().await?;
-        let id = SnapshotId::random();
-        let taken_at_ms = now_ms();
-        let options = IngestOptions {
-            cluster: self.cluster.to_string(),
-            expected: self.expected,
-            size_limit: service.settings.size_limit,
-            taken_at_ms,
-            id: id.clone(),
-        };
-        let mut entry = self.entry(&id, taken_at_ms);
-        let outcome = store.ingest(chunks, &options).await;
-        let (object_key, resources) = match &outcome {
-            Ok(stored) => {
-                entry.size = Some(stored.size);
-                entry.sha256 = Some(stored.sha256.clone());
-                entry.figures = Some(SnapshotFigures {
-                    hash: format!("{:x}", stored.status.hash),
-                    revision: stored.status.revision,
-                    total_keys: stored.status.total_key_entries,
-                    total_size: stored.status.total_size,
-                });
-                entry.live_keys = Some(stored.contents.live_keys);
-                entry.verdict = Some(verdict_summary(stored));
-                entry.stored_as =
-                    (self.kind == SnapshotEntryKind::Upload).then_some(match stored.kind {
-                        StoredKind::Snapshot => SnapshotEntryKind::Snapshot,
-                        StoredKind::RawCopy => SnapshotEntryKind::RawCopy,
-                    });
-                entry.talosctl = commands::for_entry(&entry);
-                (Some(stored.key.as_str().to_string()), resources(stored))
-            }
-            Err(failure) => {
-                entry.failure = Some(failure.to_string());
-                (None, Vec::new())
-            }
-        };
-        let row = HistoryRow {
-            entry: entry.clone(),
-            object_key,
-            resources,
-        };
-        if let Err(e) = service.history.insert(&row).await {
-            // A stored file nobody can find in the history is only clutter.
-            if let Ok(stored) = &outcome
-                && let Err(delete) = store.delete(&stored.key).await
-            {
-                tracing::warn!(key = %stored.key, error = %delete, "cannot remove a snapshot whose history row failed");
-            }
-            return Err(e.into());
-        }
-        Ok(entry)
-    }
 }
 
 fn detail(entry: &SnapshotEntry) -> Extension<AuditDetail> {
@@ -329,12 +173,16 @@ pub async fn take(
         trigger,
         kind: SnapshotEntryKind::Snapshot,
         expected: ExpectedKind::Snapshot,
+        // EtcdSnapshot sends the whole database file, then its sha256.
+        expected_size: database_size(watched, &node)
+            .map(|n| n + talos_dr_snapshot::TRAILER_LEN as u64),
     };
+    let transfer = attempt.begin(state);
     match talos.etcd_snapshot(&node).await {
-        Ok(stream) => attempt.ingest(state, stream).await,
+        Ok(stream) => attempt.ingest(state, transfer, stream).await,
         Err(e) => {
             attempt
-                .record_failure(state, format!("EtcdSnapshot on node {node}: {e}"))
+                .record_failure(state, transfer, format!("EtcdSnapshot on node {node}: {e}"))
                 .await
         }
     }
@@ -359,13 +207,16 @@ pub async fn create_raw_copy(
         trigger: SnapshotTrigger::Manual,
         kind: SnapshotEntryKind::RawCopy,
         expected: ExpectedKind::RawCopy,
+        expected_size: database_size(watched, &node),
     };
+    let transfer = attempt.begin(&state);
     let entry = match talos.read_file(&node, commands::ETCD_DATABASE_PATH).await {
-        Ok(stream) => attempt.ingest(&state, stream).await?,
+        Ok(stream) => attempt.ingest(&state, transfer, stream).await?,
         Err(e) => {
             attempt
                 .record_failure(
                     &state,
+                    transfer,
                     format!("Read {} on node {node}: {e}", commands::ETCD_DATABASE_PATH),
                 )
                 .await?
@@ -376,14 +227,22 @@ pub async fn create_raw_copy(
 
 /// `POST /api/clusters/{cluster}/snapshots/upload`: the request body is the file, streamed into
 /// the store and inspected before it is listed. No file name is used.
-#[tracing::instrument(name = "upload_snapshot", skip(state, user, body))]
+#[tracing::instrument(name = "upload_snapshot", skip(state, user, headers, body))]
 pub async fn upload_snapshot(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(cluster): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Created> {
     state.cluster(&cluster)?;
+    // The browser announces the file's size; a wrong figure only skews the progress bar and the
+    // up-front free-space check, the size limit is enforced on the bytes themselves.
+    let announced = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n > 0);
     let attempt = Attempt {
         cluster: &cluster,
         node: None,
@@ -391,8 +250,12 @@ pub async fn upload_snapshot(
         trigger: SnapshotTrigger::Upload,
         kind: SnapshotEntryKind::Upload,
         expected: ExpectedKind::Upload,
+        expected_size: announced,
     };
-    let entry = attempt.ingest(&state, body.into_data_stream()).await?;
+    let transfer = attempt.begin(&state);
+    let entry = attempt
+        .ingest(&state, transfer, body.into_data_stream())
+        .await?;
     created(entry, true)
 }
 
@@ -404,16 +267,30 @@ pub async fn rehearse_snapshot(
     Path((cluster, id)): Path<(String, String)>,
 ) -> ApiResult<(Extension<AuditDetail>, Json<SnapshotResponse>)> {
     state.cluster(&cluster)?;
-    let (row, key) = stored_row(&state, &cluster, &id, "rehearse").await?;
+    let entry = rehearse_entry(&state, &cluster, &id).await?;
+    let mut audit = detail(&entry);
+    let passed = entry.rehearsal.as_ref().is_some_and(|r| r.passed);
+    audit
+        .0
+        .parameters
+        .insert("passed".into(), passed.to_string());
+    Ok((audit, Json(SnapshotResponse { snapshot: entry })))
+}
+
+/// The rehearsal the button and a schedule's rehearse option share: the stored file restored
+/// into a throwaway etcd, the result recorded on the entry (which is returned with it).
+pub async fn rehearse_entry(
+    state: &AppState,
+    cluster: &str,
+    id: &str,
+) -> Result<SnapshotEntry, SnapshotApiError> {
+    let (row, key) = stored_row(state, cluster, id, "rehearse").await?;
     let service = state.snapshots();
-    let store = service.store().await.map_err(SnapshotApiError::from)?;
+    let store = service.store().await?;
     let local = store
         .staging_dir()
         .join(format!("{}.rehearsal", SnapshotId::random().as_str()));
-    store
-        .download(&key, &local)
-        .await
-        .map_err(SnapshotApiError::from)?;
+    store.download(&key, &local).await?;
     let raw = row.entry.kind == SnapshotEntryKind::RawCopy
         || row.entry.stored_as == Some(SnapshotEntryKind::RawCopy);
     let options = rehearsal::RehearsalOptions {
@@ -433,17 +310,8 @@ pub async fn rehearse_snapshot(
         problems,
         took_ms: report.took_ms,
     };
-    service
-        .history
-        .set_rehearsal(&id, &result)
-        .await
-        .map_err(SnapshotApiError::from)?;
+    service.history.set_rehearsal(id, &result).await?;
     let mut entry = row.entry;
     entry.rehearsal = Some(result);
-    let mut audit = detail(&entry);
-    audit
-        .0
-        .parameters
-        .insert("passed".into(), report.passed.to_string());
-    Ok((audit, Json(SnapshotResponse { snapshot: entry })))
+    Ok(entry)
 }

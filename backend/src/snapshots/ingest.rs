@@ -9,16 +9,16 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use talos_dr_snapshot::{
-    Restorability, RestoreVerdict, SnapshotContents, SnapshotKind, SnapshotStatus,
-    StreamingVerifier, has_trailer,
+    Restorability, RestoreVerdict, SnapshotContents, SnapshotKind, SnapshotStatus, has_trailer,
 };
-use tokio::io::AsyncWriteExt;
 
+use super::disk::{FreeSpaceProbe, NoSpace};
+use super::receive::{Limits, Received, receive};
 use super::store::{SnapshotId, SnapshotKey, SnapshotStore, StoreError};
+use super::transfers::{IngestProgress, Unwatched};
 
 /// What the caller says it is sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,6 +52,13 @@ pub struct IngestOptions {
     /// When the snapshot was taken (Unix ms); picks the key's day folder.
     pub taken_at_ms: i64,
     pub id: SnapshotId,
+    /// The size the sender announced or the node's database has, when known: refused up front
+    /// when the disk cannot hold it.
+    pub expected_size: Option<u64>,
+    /// Bytes that must stay free on the disk partial files are written to.
+    pub min_free_bytes: u64,
+    /// How free space is measured (`statvfs`; tests stand in a disk that fills up).
+    pub free_space: FreeSpaceProbe,
 }
 
 /// A committed snapshot and what the inspector found in it.
@@ -96,8 +103,8 @@ pub enum IngestFailure {
     },
     #[error("snapshot is larger than the limit of {} bytes (refused after {} bytes)", grouped(*limit), grouped(*received))]
     TooLarge { limit: u64, received: u64 },
-    #[error("disk full while writing {} after {} bytes", path.display(), grouped(*received))]
-    DiskFull { path: PathBuf, received: u64 },
+    #[error("{space}; refused after {} bytes, nothing was stored", grouped(*received))]
+    DiskFull { space: NoSpace, received: u64 },
     #[error("cannot write the staging file {}: {source}", path.display())]
     Staging {
         path: PathBuf,
@@ -120,10 +127,6 @@ pub fn grouped(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl fmt::Display for ExpectedKind {
@@ -154,13 +157,6 @@ impl Drop for StagedFile {
     }
 }
 
-/// What the stream delivered, before any judgement.
-struct Received {
-    len: u64,
-    sha256: String,
-    trailer: talos_dr_snapshot::StreamCheck,
-}
-
 /// What the inspector found in the complete staged file.
 struct Inspection {
     verdict: RestoreVerdict,
@@ -180,6 +176,20 @@ impl SnapshotStore {
         S: Stream<Item = Result<Bytes, E>>,
         E: fmt::Display,
     {
+        self.ingest_watched(chunks, options, &mut Unwatched).await
+    }
+
+    /// [`SnapshotStore::ingest`], telling `progress` the bytes received and when checking starts.
+    pub async fn ingest_watched<S, E>(
+        &self,
+        chunks: S,
+        options: &IngestOptions,
+        progress: &mut (dyn IngestProgress + Send),
+    ) -> Result<StoredSnapshot, IngestFailure>
+    where
+        S: Stream<Item = Result<Bytes, E>>,
+        E: fmt::Display,
+    {
         let key = SnapshotKey::new(&options.cluster, options.taken_at_ms, &options.id)?;
         let mut staged = StagedFile {
             path: self
@@ -187,7 +197,13 @@ impl SnapshotStore {
                 .join(format!("{}.partial", options.id.as_str())),
             armed: true,
         };
-        let received = receive(chunks, &staged.path, options.size_limit).await?;
+        let disk = self.disk_space(options.min_free_bytes, options.free_space);
+        let limits = Limits {
+            size_limit: options.size_limit,
+            expected_size: options.expected_size,
+            disk: &disk,
+        };
+        let received = receive(chunks, &staged.path, &limits, progress).await?;
         let path = staged.path.clone();
         let skip_hash_check = !received.trailer.trailer_present;
         let inspection = tokio::task::spawn_blocking(move || inspect(&path, skip_hash_check))
@@ -221,78 +237,6 @@ fn damaged(reason: String, verdict: &RestoreVerdict) -> IngestFailure {
         reason,
         verdict: Some(Box::new(verdict.clone())),
     }
-}
-
-/// Writes the stream to `path`, hashing on the way, enforcing the size limit.
-/// Bytes gathered before one write to the staging file.
-const WRITE_BUFFER: usize = 1 << 20;
-
-async fn receive<S, E>(chunks: S, path: &Path, size_limit: u64) -> Result<Received, IngestFailure>
-where
-    S: Stream<Item = Result<Bytes, E>>,
-    E: fmt::Display,
-{
-    let staging_err = |source: std::io::Error, received: u64| {
-        if source.kind() == std::io::ErrorKind::StorageFull
-            || source.kind() == std::io::ErrorKind::QuotaExceeded
-        {
-            IngestFailure::DiskFull {
-                path: path.to_path_buf(),
-                received,
-            }
-        } else {
-            IngestFailure::Staging {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    };
-    let file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .await
-        .map_err(|e| staging_err(e, 0))?;
-    // Talos streams snapshots in 1 KiB messages; writing each one on its own costs a trip to the
-    // blocking pool per KiB, which made taking a snapshot several times slower than etcdctl.
-    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut sha = Sha256::new();
-    let mut trailer = StreamingVerifier::new();
-    let mut len = 0u64;
-    let mut chunks = std::pin::pin!(chunks);
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| IngestFailure::StreamFailed {
-            received: len,
-            message: e.to_string(),
-        })?;
-        if len + chunk.len() as u64 > size_limit {
-            return Err(IngestFailure::TooLarge {
-                limit: size_limit,
-                received: len + chunk.len() as u64,
-            });
-        }
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| staging_err(e, len))?;
-        sha.update(&chunk);
-        trailer.update(&chunk);
-        len += chunk.len() as u64;
-    }
-    // On disk before it is renamed into place: a crash must never leave a committed but
-    // truncated snapshot.
-    file.flush().await.map_err(|e| staging_err(e, len))?;
-    file.get_ref()
-        .sync_all()
-        .await
-        .map_err(|e| staging_err(e, len))?;
-    if len == 0 {
-        return Err(IngestFailure::Empty);
-    }
-    Ok(Received {
-        len,
-        sha256: hex(&sha.finalize()),
-        trailer: trailer.finish(),
-    })
 }
 
 fn inspect(path: &Path, skip_hash_check: bool) -> Result<Inspection, IngestFailure> {

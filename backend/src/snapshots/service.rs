@@ -7,6 +7,7 @@ use tokio::sync::OnceCell;
 use super::history::SnapshotHistory;
 use super::rehearsal::RehearsalOptions;
 use super::store::{SnapshotStore, StoreError};
+use super::transfers::SnapshotTransfersHub;
 
 /// An etcd database is capped at 8 GiB; a little room on top for the trailer and slack.
 pub const DEFAULT_SIZE_LIMIT: u64 = 9 * 1024 * 1024 * 1024;
@@ -18,6 +19,11 @@ pub struct SnapshotSettings {
     pub root: PathBuf,
     /// Files larger than this are refused while they arrive.
     pub size_limit: u64,
+    /// Bytes that must stay free on the disk partial snapshot files are written to: a take or
+    /// upload that would go below is refused (before it starts, or as soon as it gets there).
+    pub min_free_bytes: u64,
+    /// How free space is measured: `statvfs`, unless a test stands in a disk that fills up.
+    pub free_space: super::disk::FreeSpaceProbe,
     /// Tools and patience for restore rehearsals.
     pub rehearsal: RehearsalOptions,
 }
@@ -27,6 +33,8 @@ impl SnapshotSettings {
         Self {
             root: data_dir.join("snapshots"),
             size_limit: DEFAULT_SIZE_LIMIT,
+            min_free_bytes: super::disk::DEFAULT_MIN_FREE_BYTES,
+            free_space: super::disk::free_bytes,
             rehearsal: RehearsalOptions::default(),
         }
     }
@@ -38,6 +46,8 @@ impl SnapshotSettings {
 pub struct SnapshotService {
     pub settings: SnapshotSettings,
     pub history: SnapshotHistory,
+    /// Takes, raw copies and uploads in flight, for the progress bars.
+    pub transfers: SnapshotTransfersHub,
     store: OnceCell<SnapshotStore>,
 }
 
@@ -46,6 +56,7 @@ impl SnapshotService {
         Self {
             settings,
             history,
+            transfers: SnapshotTransfersHub::default(),
             store: OnceCell::new(),
         }
     }
@@ -59,6 +70,7 @@ impl SnapshotService {
         Self {
             settings,
             history,
+            transfers: SnapshotTransfersHub::default(),
             store: OnceCell::new_with(Some(store)),
         }
     }

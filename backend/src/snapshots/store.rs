@@ -94,6 +94,28 @@ impl SnapshotStore {
         &self.staging
     }
 
+    /// The free-space rules for the staging directory, worded with the store's name (a bucket's
+    /// partial files sit on the console's own disk, so that directory is named instead).
+    pub(super) fn disk_space(
+        &self,
+        min_free_bytes: u64,
+        probe: super::disk::FreeSpaceProbe,
+    ) -> super::disk::DiskSpace {
+        let store = match self.kind {
+            StoreKind::LocalDirectory => self.description.clone(),
+            StoreKind::S3 => format!(
+                "staging directory {} of {}",
+                self.staging.display(),
+                self.description
+            ),
+        };
+        super::disk::DiskSpace {
+            store,
+            min_free_bytes,
+            probe,
+        }
+    }
+
     pub(super) fn backend_error(
         &self,
         operation: &'static str,

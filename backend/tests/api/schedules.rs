@@ -1,5 +1,8 @@
 //! Snapshot schedules: validation and roles against the fake Talos API, and scheduled runs with
-//! retention against the Talos emulator. The emulator test uses 127.0.46.x.
+//! retention against the Talos emulator. The emulator test uses 127.0.46.x; [`rehearse`] uses
+//! 127.0.59.x.
+
+mod rehearse;
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;

@@ -1,5 +1,9 @@
 //! Snapshot history against the Talos emulator: real EtcdSnapshot and Read streams from real
-//! etcd, checked against etcdctl. These tests use 127.0.40.x to 127.0.45.x.
+//! etcd, checked against etcdctl. These tests use 127.0.40.x to 127.0.45.x; [`transfers`] uses
+//! 127.0.56.x and [`disk_full`] 127.0.57.x.
+
+mod disk_full;
+mod transfers;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -15,7 +19,7 @@ use talos_dr_shared::{ClusterHealth, ErrorBody, MemberState, Role};
 use talos_emulator::{Emulator, EmulatorOptions, Role as TalosRole};
 use tempfile::TempDir;
 
-use crate::helpers::{TEST_PASSWORD, TestApp, spawn_app_with};
+use crate::helpers::{TEST_PASSWORD, TestApp, spawn_app_configured};
 
 const CLUSTER: &str = "emulated";
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -27,6 +31,14 @@ struct Console {
 }
 
 async fn start(base_ip: Ipv4Addr) -> Console {
+    start_configured(base_ip, |state| state).await
+}
+
+/// As [`start`], with `configure` applied to the console's state (snapshot settings).
+async fn start_configured(
+    base_ip: Ipv4Addr,
+    configure: impl FnOnce(talos_dr::state::AppState) -> talos_dr::state::AppState,
+) -> Console {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut opts = EmulatorOptions::new(3, base_ip, dir.path().join("cluster"));
     opts.seed_keys = 40;
@@ -49,7 +61,7 @@ async fn start(base_ip: Ipv4Addr) -> Console {
         metrics_token: None,
     };
     let clusters = talos_dr::watch_clusters(&config).expect("the emulator's talosconfig loads");
-    let app = spawn_app_with(clusters).await;
+    let app = spawn_app_configured(clusters, Default::default(), configure).await;
     let console = Console {
         emulator,
         app,

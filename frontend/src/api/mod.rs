@@ -14,6 +14,8 @@ use wasm_bindgen::JsCast;
 mod admin;
 mod fleet;
 mod health;
+mod notifications;
+mod recovery;
 mod session;
 mod snapshots;
 
@@ -26,10 +28,18 @@ pub use fleet::{FleetSubscription, find_fleet, subscribe_fleet};
 pub use health::{
     HealthSubscription, StreamEvent, find_cluster_health, list_clusters, subscribe_health,
 };
-pub use session::{create_session, delete_session, find_session};
+pub use notifications::{delete_webhook, find_webhook, put_webhook, test_webhook};
+pub use recovery::{
+    IncidentEvent, IncidentSubscription, add_note, answer_step, choose_snapshot, close_incident,
+    find_incident, find_open_incident, list_incidents, list_snapshot_candidates, open_incident,
+    override_precheck, report_json_url, report_markdown_url, request_step, resolve_step,
+    run_precheck, run_step, subscribe_incident, view_from_json,
+};
+pub use session::{create_session, delete_session, find_session, find_sign_in_options};
 pub use snapshots::{
-    SnapshotUpload, create_raw_copy, create_snapshot, diff_snapshots, find_schedule, find_snapshot,
-    list_snapshots, rehearse_snapshot, snapshot_download_url, upload_snapshot,
+    SnapshotDownload, SnapshotUpload, TransfersSubscription, create_raw_copy, create_snapshot,
+    diff_snapshots, download_snapshot, find_schedule, find_snapshot, list_snapshots, put_schedule,
+    rehearse_snapshot, snapshot_download_url, subscribe_snapshot_transfers, upload_snapshot,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

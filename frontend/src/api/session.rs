@@ -1,6 +1,7 @@
 //! Signing in and out, and finding out who is signed in.
 
 use gloo_net::http::Request;
+use talos_dr_shared::sign_in::SignInOptions;
 use talos_dr_shared::{LoginRequest, SessionInfo, SessionResponse};
 
 use super::{ApiError, CSRF_TOKEN, error_from, get_json, remember, with_csrf};
@@ -57,4 +58,10 @@ pub async fn delete_session() -> Result<(), ApiError> {
     } else {
         Err(error_from(response).await)
     }
+}
+
+/// `GET /api/auth/providers`: whether the console offers an OIDC provider, and who may use a
+/// local password.
+pub async fn find_sign_in_options() -> Result<SignInOptions, ApiError> {
+    get_json::<SignInOptions>("/api/auth/providers", "the sign-in options").await
 }

@@ -1,13 +1,19 @@
 //! The snapshot history of a cluster: listing, comparing, downloading, and the actions that add
 //! to it (take, raw copy, rehearse, upload).
 
+use std::rc::Rc;
+
+use gloo_net::http::Request;
+use talos_dr_shared::schedules::{ScheduleRequest, ScheduleView};
+use talos_dr_shared::snapshots::SnapshotTransfers;
 use talos_dr_shared::{CSRF_HEADER, ErrorBody};
-use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::Event;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Event, EventSource, MessageEvent};
 
 use super::{
-    ApiError, CSRF_TOKEN, cluster_path, error_from_body, get_json, js_text, post_json, session_gone,
+    ApiError, CSRF_TOKEN, cluster_path, error_from_body, find_session, get_json, js_text,
+    post_json, read_json, session_gone, with_csrf,
 };
 
 /// `GET /api/clusters/{cluster}/snapshots`: newest first, failed attempts included.
@@ -24,6 +30,23 @@ pub async fn find_schedule(
 ) -> Result<talos_dr_shared::schedules::ScheduleView, ApiError> {
     let url = format!("{}/schedule", cluster_path(cluster));
     get_json(&url, "a snapshot schedule").await
+}
+
+/// `PUT /api/clusters/{cluster}/schedule` (admins): sets the schedule; a refusal names the
+/// field (`cron: ...`, `retention: ...`, `freshness_seconds: ...`).
+pub async fn put_schedule(
+    cluster: &str,
+    request: &ScheduleRequest,
+) -> Result<ScheduleView, ApiError> {
+    let url = format!("{}/schedule", cluster_path(cluster));
+    let response = with_csrf(Request::put(&url))
+        .header("Accept", "application/json")
+        .json(request)
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    read_json(response, "a snapshot schedule").await
 }
 
 /// `GET /api/clusters/{cluster}/snapshots/{id}`: one entry with its contents.
@@ -181,6 +204,155 @@ pub fn upload_snapshot(
     xhr.send_with_opt_blob(Some(file))
         .map_err(|e| ApiError::Unreachable(js_text(&e)))?;
     Ok(SnapshotUpload {
+        xhr,
+        _on_progress: on_progress,
+        _on_done: on_done,
+    })
+}
+
+/// An open `GET .../snapshots/transfers/stream`; closes when dropped. The browser reconnects by
+/// itself after a plain disconnect.
+pub struct TransfersSubscription {
+    es: EventSource,
+    _on_transfers: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(Event)>,
+}
+
+impl Drop for TransfersSubscription {
+    fn drop(&mut self) {
+        self.es.close();
+    }
+}
+
+/// Subscribes to the cluster's snapshot transfers in flight: `on_transfers` gets the whole list
+/// at connect and on every change; `Err(None)` when the stream dropped.
+pub fn subscribe_snapshot_transfers(
+    cluster: &str,
+    on_transfers: impl Fn(Result<SnapshotTransfers, Option<ApiError>>) + 'static,
+) -> Result<TransfersSubscription, ApiError> {
+    let url = format!("{}/snapshots/transfers/stream", cluster_path(cluster));
+    let es = EventSource::new(&url).map_err(|e| ApiError::Stream(js_text(&e)))?;
+    let on_transfers = Rc::new(on_transfers);
+    let deliver = on_transfers.clone();
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+        let parsed = ev
+            .data()
+            .as_string()
+            .ok_or_else(|| "the event carried no text".to_string())
+            .and_then(|text| {
+                serde_json::from_str::<SnapshotTransfers>(&text).map_err(|e| e.to_string())
+            });
+        deliver(parsed.map_err(|detail| {
+            Some(ApiError::Malformed {
+                what: "a snapshot transfer event",
+                detail,
+            })
+        }));
+    });
+    let on_error = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        on_transfers(Err(None));
+        // An expired session shows the sign-in page instead of a stream that never returns.
+        leptos::task::spawn_local(async {
+            let _ = find_session().await;
+        });
+    });
+    es.add_event_listener_with_callback("transfers", on_message.as_ref().unchecked_ref())
+        .map_err(|e| ApiError::Stream(js_text(&e)))?;
+    es.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref())
+        .map_err(|e| ApiError::Stream(js_text(&e)))?;
+    Ok(TransfersSubscription {
+        es,
+        _on_transfers: on_message,
+        _on_error: on_error,
+    })
+}
+
+/// A download in flight; aborted when [`SnapshotDownload::abort`] is called.
+pub struct SnapshotDownload {
+    xhr: web_sys::XmlHttpRequest,
+    _on_progress: Closure<dyn FnMut(web_sys::ProgressEvent)>,
+    _on_done: Closure<dyn FnMut(Event)>,
+}
+
+impl SnapshotDownload {
+    pub fn abort(&self) {
+        let _ = self.xhr.abort();
+    }
+}
+
+/// Calls `name` on the global `URL` object; `URL.createObjectURL` and `revokeObjectURL` are
+/// reached this way so the page needs no extra browser bindings.
+fn url_static(name: &str, arg: &JsValue) -> Result<JsValue, JsValue> {
+    let url = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("URL"))?;
+    let f: js_sys::Function = js_sys::Reflect::get(&url, &JsValue::from_str(name))?.dyn_into()?;
+    f.call1(&url, arg)
+}
+
+/// Hands a finished download (a Blob the browser keeps, on disk when large) to the browser's
+/// save dialog under `file_name`.
+fn save_blob(blob: &JsValue, file_name: &str) -> Result<(), JsValue> {
+    let href = url_static("createObjectURL", blob)?;
+    let href_text = href.as_string().unwrap_or_default();
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .ok_or_else(|| JsValue::from_str("no document"))?;
+    let link = document.create_element("a")?;
+    link.set_attribute("href", &href_text)?;
+    link.set_attribute("download", file_name)?;
+    let click: js_sys::Function =
+        js_sys::Reflect::get(&link, &JsValue::from_str("click"))?.dyn_into()?;
+    click.call0(&link)?;
+    // The click has handed the blob to the download; the page need not keep the URL.
+    let _ = url_static("revokeObjectURL", &href);
+    Ok(())
+}
+
+/// `GET .../snapshots/{id}/download` with the bytes counted as they arrive: `on_progress(received,
+/// total)`; `on_done` once, then the browser saves the file as `file_name`. `XMLHttpRequest` with
+/// a Blob response: the browser streams the body into its own blob storage, not into the page.
+pub fn download_snapshot(
+    cluster: &str,
+    id: &str,
+    file_name: String,
+    on_progress: impl Fn(f64, Option<f64>) + 'static,
+    on_done: impl Fn(Result<(), ApiError>) + 'static,
+) -> Result<SnapshotDownload, ApiError> {
+    let url = snapshot_download_url(cluster, id);
+    let xhr = web_sys::XmlHttpRequest::new().map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    xhr.open("GET", &url)
+        .map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    js_sys::Reflect::set(
+        &xhr,
+        &JsValue::from_str("responseType"),
+        &JsValue::from_str("blob"),
+    )
+    .map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    let on_progress =
+        Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |ev: web_sys::ProgressEvent| {
+            on_progress(ev.loaded(), ev.length_computable().then(|| ev.total()));
+        });
+    xhr.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+    let done_xhr = xhr.clone();
+    let on_done = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        let status = done_xhr.status().unwrap_or(0);
+        let result = if status == 0 {
+            Err(ApiError::Unreachable("the download was interrupted".into()))
+        } else if (200..300).contains(&status) {
+            done_xhr
+                .response()
+                .and_then(|blob| save_blob(&blob, &file_name))
+                .map_err(|e| ApiError::Unreachable(js_text(&e)))
+        } else {
+            if status == 401 {
+                session_gone();
+            }
+            Err(ApiError::Status { status })
+        };
+        on_done(result);
+    });
+    xhr.set_onloadend(Some(on_done.as_ref().unchecked_ref()));
+    xhr.send().map_err(|e| ApiError::Unreachable(js_text(&e)))?;
+    Ok(SnapshotDownload {
         xhr,
         _on_progress: on_progress,
         _on_done: on_done,

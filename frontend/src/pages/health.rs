@@ -3,12 +3,14 @@ use leptos_router::hooks::use_params_map;
 use talos_dr_shared::ClusterSummary;
 
 use crate::api::{self, ApiError};
+use crate::components::{ClusterRecovery, SingleControlPlaneWarning};
 use crate::components::{
     ConnectionIndicator, MembersTable, NodesTable, OtherViewers, QuorumFacts, StaleNotice,
     VerdictBanner,
 };
 use crate::live::HealthWatch;
 use crate::pages::FleetPage;
+use crate::pages::NotificationsPanel;
 
 /// `/`: the fleet when the console watches several clusters; otherwise the one cluster's health.
 #[component]
@@ -91,6 +93,7 @@ fn ClusterHealthView(cluster: String) -> impl IntoView {
 
     let title = cluster.clone();
     let snapshots_href = format!("/clusters/{cluster}/snapshots");
+    let incidents_href = format!("/clusters/{cluster}/incidents");
     view! {
         <main class="page" data-testid="health-page" data-cluster=cluster>
             <header class="page-head">
@@ -100,10 +103,13 @@ fn ClusterHealthView(cluster: String) -> impl IntoView {
                 </h1>
                 <div class="page-head-end">
                     <a class="button" href=snapshots_href data-testid="snapshots-link">"Snapshots"</a>
+                    <a class="button" href=incidents_href data-testid="incidents-link">"Recoveries"</a>
                     <OtherViewers watch/>
                     <ConnectionIndicator watch/>
                 </div>
             </header>
+            <SingleControlPlaneWarning cluster=cluster.clone() watch/>
+            <ClusterRecovery cluster=cluster.clone()/>
             <Transition fallback=|| view! { <p class="loading">"Loading cluster health…"</p> }>
                 <ErrorBoundary fallback=error_panel>
                     {move || Suspend::new(async move {
@@ -114,6 +120,7 @@ fn ClusterHealthView(cluster: String) -> impl IntoView {
                     })}
                 </ErrorBoundary>
             </Transition>
+            <NotificationsPanel cluster=cluster.clone()/>
         </main>
     }
 }

@@ -12,6 +12,7 @@ use super::machine_configs_panel::MachineConfigsPanel;
 use super::schedule_panel::SchedulePanel;
 use crate::access::can;
 use crate::api::{self, ApiError, SnapshotUpload};
+use crate::components::{ByteProgress, SnapshotDownloadButton, TransfersInFlight};
 use crate::format::{age, bytes, utc_datetime};
 use crate::session::{SessionState, SessionStatus};
 
@@ -71,6 +72,7 @@ pub fn SnapshotsPage() -> impl IntoView {
                 </h1>
             </header>
             {operator.then(|| view! { <SnapshotActions cluster=actions_cluster.clone() on_change=move || history.refetch()/> })}
+            <TransfersInFlight cluster=cluster.clone() on_finished=move || history.refetch()/>
             <SchedulePanel cluster=cluster.clone()/>
             <CompareBar cluster=cluster.clone() chosen/>
             <Transition fallback=|| view! { <p class="loading">"Loading the snapshot history…"</p> }>
@@ -214,9 +216,6 @@ fn SnapshotActions(
             >
                 "Raw copy of the database file"
             </button>
-            {move || taking.get().then(|| view! {
-                <progress data-testid="take-progress" aria-label="Taking snapshot"></progress>
-            })}
             <label class="button upload">
                 "Upload a snapshot file"
                 <input type="file" data-testid="upload-input" on:change=on_file/>
@@ -225,7 +224,12 @@ fn SnapshotActions(
                 let percent = if total > 0.0 { (sent / total * 100.0).round() } else { 0.0 };
                 view! {
                     <span class="upload-progress">
-                        <progress data-testid="upload-progress" max=total value=sent></progress>
+                        <ByteProgress
+                            received=Signal::derive(move || sent)
+                            total=Signal::derive(move || Some(total))
+                            label="Uploading".to_string()
+                            test_id="upload-progress"
+                        />
                         <span data-testid="upload-percent">{format!("{percent}%")}</span>
                         <button class="button" on:click=move |_| upload_handle.with_value(|h| if let Some(h) = h { h.abort() })>"Cancel"</button>
                     </span>
@@ -298,7 +302,12 @@ fn HistoryTable(
                 })
             };
             let entry_href = format!("/clusters/{cluster}/snapshots/{id}");
-            let download = api::snapshot_download_url(&cluster, &id);
+            let raw = entry.kind == SnapshotEntryKind::RawCopy
+                || entry.stored_as == Some(SnapshotEntryKind::RawCopy);
+            // The name the console's download route gives it too.
+            let file_name = format!("{cluster}-{id}.{}", if raw { "db" } else { "snapshot" });
+            let download_cluster = cluster.clone();
+            let download_id = id.clone();
             let figures = entry.figures.clone();
             let rehearsed = match &entry.rehearsal {
                 Some(r) if r.passed => format!("✔ {}", utc_datetime(r.at_ms)),
@@ -341,7 +350,7 @@ fn HistoryTable(
                     <td>{entry.taken_by.clone()}</td>
                     <td>
                         {(!failed).then(|| view! {
-                            <a href=download.clone() download="" data-testid="snapshot-download">"Download"</a>
+                            <SnapshotDownloadButton cluster=download_cluster id=download_id file_name/>
                         })}
                     </td>
                 </tr>

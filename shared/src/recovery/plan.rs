@@ -55,12 +55,20 @@ pub fn build_plan(
         .iter()
         .filter(|n| n.reachable && n.machine_type == MachineType::Init)
     {
-        steps.push(on(node, StepKind::StageControlplaneConfig, StepParams::default()));
+        steps.push(on(
+            node,
+            StepKind::StageControlplaneConfig,
+            StepParams::default(),
+        ));
         steps.push(on(node, StepKind::RebootNode, StepParams::default()));
     }
     for node in nodes {
         if node.reachable {
-            let label = if node.has_etcd_volume { "ETCD" } else { "EPHEMERAL" };
+            let label = if node.has_etcd_volume {
+                "ETCD"
+            } else {
+                "EPHEMERAL"
+            };
             let params = StepParams {
                 wipe_labels: vec![label.to_string()],
                 ..StepParams::default()
@@ -121,9 +129,8 @@ pub fn talosctl_for(kind: StepKind, addresses: &[&str], params: &StepParams) -> 
         StepKind::PreCheck => {
             format!("talosctl -n {n} etcd members && talosctl -n {n} service etcd")
         }
-        StepKind::ChooseSnapshot => format!(
-            "talosctl -n <IP> etcd snapshot db.snapshot  # or: talosctl -n <IP> cp /var/lib/etcd/member/snap/db ."
-        ),
+        StepKind::ChooseSnapshot => "talosctl -n <IP> etcd snapshot db.snapshot  # or: talosctl -n <IP> cp /var/lib/etcd/member/snap/db ."
+            .to_string(),
         StepKind::StageControlplaneConfig => {
             format!("talosctl -n {n} edit mc --mode=staged  # set machine.type: controlplane")
         }

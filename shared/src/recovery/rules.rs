@@ -9,8 +9,13 @@ use crate::health::VerdictLevel;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     NeedsRole(Role),
-    WrongState { state: StepState, wanted: &'static str },
-    EarlierStepOpen { step: String },
+    WrongState {
+        state: StepState,
+        wanted: &'static str,
+    },
+    EarlierStepOpen {
+        step: String,
+    },
     ReasonMissing,
     NotDestructive,
     SelfApproval,
@@ -18,11 +23,22 @@ pub enum Refusal {
     BreakGlassOff,
     BreakGlassNeedsAdmin,
     BreakGlassOnlyForOwnRequest,
-    Denied { by: String },
-    NotEnoughApprovals { have: u32, need: u32 },
+    Denied {
+        by: String,
+    },
+    NotEnoughApprovals {
+        have: u32,
+        need: u32,
+    },
     ApprovalExpired,
-    ApprovalVoided { approved: String, now: String },
-    WrongHostname { typed: String, expected: String },
+    ApprovalVoided {
+        approved: String,
+        now: String,
+    },
+    WrongHostname {
+        typed: String,
+        expected: String,
+    },
     NoTarget,
 }
 
@@ -53,9 +69,7 @@ impl std::fmt::Display for Refusal {
             Self::NotEnoughApprovals { have, need } => {
                 write!(f, "{have} of {need} approvals given")
             }
-            Self::ApprovalExpired => {
-                f.write_str("the approval expired: request the step again")
-            }
+            Self::ApprovalExpired => f.write_str("the approval expired: request the step again"),
             Self::ApprovalVoided { approved, now } => write!(
                 f,
                 "the node changed since the approval (approved: {approved}; now: {now}): request the step again"

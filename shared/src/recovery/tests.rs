@@ -96,10 +96,17 @@ fn plan_converts_init_nodes_resets_reachable_ones_and_recreates_the_others() {
         ]
     );
     // Phases never go backwards along the plan.
-    assert!(plan.windows(2).all(|w| w[0].kind.phase() <= w[1].kind.phase()));
+    assert!(
+        plan.windows(2)
+            .all(|w| w[0].kind.phase() <= w[1].kind.phase())
+    );
     for reset in plan.iter().filter(|s| s.kind == StepKind::ResetNode) {
         assert_eq!(reset.params.wipe_labels, vec!["EPHEMERAL".to_string()]);
-        assert!(reset.talosctl.contains("--graceful=false --reboot --system-labels-to-wipe=EPHEMERAL"));
+        assert!(
+            reset
+                .talosctl
+                .contains("--graceful=false --reboot --system-labels-to-wipe=EPHEMERAL")
+        );
     }
 }
 
@@ -119,7 +126,10 @@ fn a_raw_copy_bootstraps_with_skip_hash_check_and_an_etcd_volume_is_wiped_instea
 fn a_step_is_requested_only_after_earlier_phases_by_an_operator_with_a_reason() {
     let nodes = [node("10.0.0.2", "cp-1", MachineType::Controlplane, true)];
     let mut steps = steps_from(build_plan(&nodes, &snapshot(false), "10.0.0.2"));
-    let reset = steps.iter().position(|s| s.kind == StepKind::ResetNode).unwrap();
+    let reset = steps
+        .iter()
+        .position(|s| s.kind == StepKind::ResetNode)
+        .unwrap();
     assert!(matches!(
         check_request(&steps, &steps[reset], &[Role::Operator], "etcd broken"),
         Err(Refusal::EarlierStepOpen { .. })
@@ -134,7 +144,10 @@ fn a_step_is_requested_only_after_earlier_phases_by_an_operator_with_a_reason() 
         check_request(&steps, &steps[reset], &[Role::Operator], "  "),
         Err(Refusal::ReasonMissing)
     );
-    assert_eq!(check_request(&steps, &steps[reset], &[Role::Operator], "etcd broken"), Ok(()));
+    assert_eq!(
+        check_request(&steps, &steps[reset], &[Role::Operator], "etcd broken"),
+        Ok(())
+    );
     assert_eq!(
         check_request(&steps, &steps[0], &[Role::Operator], "x"),
         Err(Refusal::NotDestructive)
@@ -146,7 +159,10 @@ fn requested_reset() -> (Vec<RecoveryStep>, usize) {
     let mut steps = steps_from(build_plan(&nodes, &snapshot(false), "10.0.0.2"));
     steps[0].state = StepState::Done;
     steps[1].state = StepState::Done;
-    let reset = steps.iter().position(|s| s.kind == StepKind::ResetNode).unwrap();
+    let reset = steps
+        .iter()
+        .position(|s| s.kind == StepKind::ResetNode)
+        .unwrap();
     steps[reset].state = StepState::Requested;
     steps[reset].request = Some(StepRequest {
         by: "op".into(),
@@ -167,14 +183,23 @@ fn the_requester_cannot_approve_and_break_glass_is_admin_only_and_can_be_switche
         break_glass: false,
     };
     assert_eq!(
-        check_approval(&steps[reset], "op", &[Role::Operator, Role::Approver], &approve, &policy),
+        check_approval(
+            &steps[reset],
+            "op",
+            &[Role::Operator, Role::Approver],
+            &approve,
+            &policy
+        ),
         Err(Refusal::SelfApproval)
     );
     assert_eq!(
         check_approval(&steps[reset], "ap", &[Role::Operator], &approve, &policy),
         Err(Refusal::NeedsRole(Role::Approver))
     );
-    assert_eq!(check_approval(&steps[reset], "ap", &[Role::Approver], &approve, &policy), Ok(()));
+    assert_eq!(
+        check_approval(&steps[reset], "ap", &[Role::Approver], &approve, &policy),
+        Ok(())
+    );
     let glass = ApprovalBody {
         decision: Decision::Approve,
         reason: Some("approver unreachable at 3 a.m.".into()),
@@ -184,7 +209,10 @@ fn the_requester_cannot_approve_and_break_glass_is_admin_only_and_can_be_switche
         check_approval(&steps[reset], "op", &[Role::Operator], &glass, &policy),
         Err(Refusal::BreakGlassNeedsAdmin)
     );
-    assert_eq!(check_approval(&steps[reset], "op", &[Role::Admin], &glass, &policy), Ok(()));
+    assert_eq!(
+        check_approval(&steps[reset], "op", &[Role::Admin], &glass, &policy),
+        Ok(())
+    );
     let off = ApprovalPolicy {
         break_glass_allowed: false,
         ..policy
@@ -208,9 +236,14 @@ fn the_requester_cannot_approve_and_break_glass_is_admin_only_and_can_be_switche
 fn approvals_expire_and_are_void_once_the_target_changed() {
     let (mut steps, reset) = requested_reset();
     let policy = ApprovalPolicy::default();
-    steps[reset].approvals.push(approval("ap", 1_000, "s0", false));
+    steps[reset]
+        .approvals
+        .push(approval("ap", 1_000, "s0", false));
     let step = &steps[reset];
-    assert_eq!(approval_standing(step, &policy, 2_000, "s0"), ApprovalStanding::Enough);
+    assert_eq!(
+        approval_standing(step, &policy, 2_000, "s0"),
+        ApprovalStanding::Enough
+    );
     assert_eq!(
         approval_standing(step, &policy, 1_000 + policy.approval_ttl_ms, "s0"),
         ApprovalStanding::Missing(Refusal::ApprovalExpired)
@@ -233,17 +266,44 @@ fn approvals_expire_and_are_void_once_the_target_changed() {
 fn running_needs_the_exact_hostname_and_standing_approvals() {
     let (mut steps, reset) = requested_reset();
     let policy = ApprovalPolicy::default();
-    steps[reset].approvals.push(approval("ap", 1_000, "s0", false));
+    steps[reset]
+        .approvals
+        .push(approval("ap", 1_000, "s0", false));
     steps[reset].state = StepState::Approved;
     let run = |typed: &str, now: i64, state: &str| {
-        check_run(&steps, &steps[reset], &[Role::Operator], typed, &policy, now, state)
+        check_run(
+            &steps,
+            &steps[reset],
+            &[Role::Operator],
+            typed,
+            &policy,
+            now,
+            state,
+        )
     };
     assert_eq!(run("cp-1", 2_000, "s0"), Ok(()));
-    assert!(matches!(run("cp-2", 2_000, "s0"), Err(Refusal::WrongHostname { .. })));
-    assert!(matches!(run("CP-1", 2_000, "s0"), Err(Refusal::WrongHostname { .. })));
-    assert!(matches!(run("cp-1", 2_000, "s1"), Err(Refusal::ApprovalVoided { .. })));
+    assert!(matches!(
+        run("cp-2", 2_000, "s0"),
+        Err(Refusal::WrongHostname { .. })
+    ));
+    assert!(matches!(
+        run("CP-1", 2_000, "s0"),
+        Err(Refusal::WrongHostname { .. })
+    ));
+    assert!(matches!(
+        run("cp-1", 2_000, "s1"),
+        Err(Refusal::ApprovalVoided { .. })
+    ));
     assert_eq!(
-        check_run(&steps, &steps[reset], &[Role::Viewer], "cp-1", &policy, 2_000, "s0"),
+        check_run(
+            &steps,
+            &steps[reset],
+            &[Role::Viewer],
+            "cp-1",
+            &policy,
+            2_000,
+            "s0"
+        ),
         Err(Refusal::NeedsRole(Role::Operator))
     );
 }
@@ -276,5 +336,8 @@ fn step_kinds_and_states_round_trip_through_their_names() {
         member_id: None,
     }
     .fingerprint();
-    assert_eq!(fp, "reachable=true machine_type=controlplane etcd=Preparing member=-");
+    assert_eq!(
+        fp,
+        "reachable=true machine_type=controlplane etcd=Preparing member=-"
+    );
 }

@@ -154,6 +154,9 @@ pub fn options(cluster: &str, expected: ExpectedKind) -> IngestOptions {
         // 2026-11-26T10:00:00Z
         taken_at_ms: 1_795_687_200_000,
         id: SnapshotId::random(),
+        expected_size: None,
+        min_free_bytes: 0,
+        free_space: crate::snapshots::disk::free_bytes,
     }
 }
 

@@ -113,6 +113,8 @@ export async function startMockServer({ distDir = DEFAULT_DIST, port = 0, cluste
         session = true;
         return sendJson(res, 200, sessionBody());
       }
+      // Public on the real console: the sign-in page asks before anyone is signed in.
+      if (path === "/api/auth/providers") return sendJson(res, 200, { oidc: null, local: "everyone" });
       if (path.startsWith("/api/") && !session) {
         return sendJson(res, 401, errorBody("unauthenticated", "not signed in, or the session has expired: sign in again"));
       }

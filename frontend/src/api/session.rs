@@ -62,6 +62,22 @@ pub async fn delete_session() -> Result<(), ApiError> {
 
 /// `GET /api/auth/providers`: whether the console offers an OIDC provider, and who may use a
 /// local password.
+/// Asked by the sign-in page itself, so its answer never counts as "the session is gone" (which
+/// would show the sign-in page again, and ask again).
 pub async fn find_sign_in_options() -> Result<SignInOptions, ApiError> {
-    get_json::<SignInOptions>("/api/auth/providers", "the sign-in options").await
+    let response = Request::get("/api/auth/providers")
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| ApiError::Unreachable(e.to_string()))?;
+    if !response.ok() {
+        return Err(error_from(response).await);
+    }
+    response
+        .json::<SignInOptions>()
+        .await
+        .map_err(|e| ApiError::Malformed {
+            what: "the sign-in options",
+            detail: e.to_string(),
+        })
 }

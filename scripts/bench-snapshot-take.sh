@@ -7,7 +7,9 @@
 #   scripts/bench-snapshot-take.sh                 # build, load, measure, clean up
 #   RUNS=5 TARGET_BYTES=1500000000 scripts/bench-snapshot-take.sh
 #   BENCH_DIR=/var/tmp/take KEEP=1 scripts/bench-snapshot-take.sh   # keep the generated data
-# Needs etcd/etcdctl 3.4, curl and python3.
+#   BENCH_DIR=/var/tmp/take KEEP=1 REUSE=1 scripts/bench-snapshot-take.sh  # measure it again
+#   BENCH_BIN_DIR=/var/tmp/bins scripts/bench-snapshot-take.sh  # these binaries, no build
+# Needs etcd/etcdctl 3.4, curl, python3 and GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ETCDCTL_API=3
@@ -26,7 +28,7 @@ DATA="$BENCH_DIR/console-data"
 JAR="$BENCH_DIR/cookies"
 
 source scripts/lib/stack.sh
-BIN_DIR="$CARGO_TARGET_DIR/release"
+BIN_DIR="${BENCH_BIN_DIR:-$CARGO_TARGET_DIR/release}"
 SAMPLER_PID=
 cleanup() {
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
@@ -38,12 +40,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-echo "== build (release)"
-cargo build --release -p talos-dr -p talos-emulator --bins >/dev/null 2>&1 \
-  || cargo build --release -p talos-dr -p talos-emulator --bins
+if [ -z "${BENCH_BIN_DIR:-}" ]; then
+  echo "== build (release)"
+  cargo build --release -p talos-dr -p talos-emulator --bins >/dev/null 2>&1 \
+    || cargo build --release -p talos-dr -p talos-emulator --bins
+fi
+# REUSE=1 restarts etcd on the data a KEEP=1 run loaded into the same BENCH_DIR.
+LOADED="$BENCH_DIR/loaded"
+[ "${REUSE:-0}" = 1 ] && [ -f "$LOADED" ] || REUSE=0
 
 echo "== start a 1-node emulated cluster on $IP"
-rm -rf "$STATE"; mkdir -p "$STATE"
+if [ "$REUSE" = 1 ]; then
+  rm -rf "$STATE/ready" "$DATA"
+else
+  rm -rf "$STATE" "$DATA" "$LOADED"; mkdir -p "$STATE"
+fi
 "$BIN_DIR"/talos-emulator up --nodes 1 --state-dir "$STATE" --base-ip "$IP" --seed-keys 0 \
   --etcd-quota-bytes 8589934592 >"$STATE/emulator.log" 2>&1 &
 STACK_PIDS+=($!)
@@ -54,6 +65,9 @@ for _ in $(seq 1 240); do
 done
 [ -f "$STATE/ready" ] || { echo "Error: the emulator did not become ready"; cat "$STATE/emulator.log"; exit 1; }
 
+if [ "$REUSE" = 1 ]; then
+  echo "== reusing the data loaded earlier in $STATE"
+else
 echo "== load at least $TARGET_BYTES bytes of Kubernetes-like data ($BATCH puts per txn)"
 start=$(date +%s)
 # Values of 1-8 KiB; $BATCH puts per txn stays under etcd's defaults: --max-txn-ops 128 and
@@ -93,12 +107,16 @@ with ThreadPoolExecutor(3) as pool:
         f.result()
 PY
 echo "loaded in $(( $(date +%s) - start )) s"
+touch "$LOADED"
+fi
 etcdctl --endpoints=$EP endpoint status -w table
 
 echo "== start the console on $LISTEN"
 create_users "$DATA" "$BENCH_DIR/logins.txt" bench:operator
 start_console "$LISTEN" "$STATE/talosconfig" emulated-admin "$BENCH_DIR/console.log" "$DATA"
 CONSOLE_PID=${STACK_PIDS[-1]}
+EMULATOR_PID=${STACK_PIDS[0]}
+ETCD_PID=$(pgrep -f -- "--data-dir $STATE/" | head -1 || true)
 PASSWORD=$(login_password "$BENCH_DIR/logins.txt" bench)
 curl -sS -f -c "$JAR" -H "Origin: $ORIGIN" -H 'Content-Type: application/json' \
   -d "{\"username\":\"bench\",\"password\":\"$PASSWORD\"}" "$ORIGIN/api/session" >"$BENCH_DIR/session.json"
@@ -132,16 +150,25 @@ sample_take() {
   done
 }
 now() { date +%s.%N; }
+# CPU seconds (user + system) a process has used so far: steadier than wall time on a shared
+# machine, and it tells which process the time goes to.
+TICK=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$TICK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 echo "== measure: $RUNS runs each, alternating, on $EP"
 RESULTS="$BENCH_DIR/results.txt"; : >"$RESULTS"
 RSS_FIRST=$(status_kib "$CONSOLE_PID" VmRSS)
 for run in $(seq 1 "$RUNS"); do
   sync; rm -f "$BENCH_DIR/etcdctl.db"
+  read -r load1 _ </proc/loadavg
+  c0=$(cpu_s "$ETCD_PID")
   t0=$(now)
-  etcdctl --endpoints=$EP snapshot save "$BENCH_DIR/etcdctl.db" >"$BENCH_DIR/etcdctl.out" 2>&1 \
+  /usr/bin/time -f "%U %S" -o "$BENCH_DIR/etcdctl.cpu" \
+    etcdctl --endpoints=$EP snapshot save "$BENCH_DIR/etcdctl.db" >"$BENCH_DIR/etcdctl.out" 2>&1 \
     || { echo "Error: etcdctl snapshot save failed:"; cat "$BENCH_DIR/etcdctl.out"; exit 1; }
   t1=$(now)
+  e_etcd=$(python3 -c "print('%.2f' % ($(cpu_s "$ETCD_PID") - $c0))")
+  e_ctl=$(awk '{ printf "%.2f", $1 + $2 }' "$BENCH_DIR/etcdctl.cpu")
   e_size=$(stat -c %s "$BENCH_DIR/etcdctl.db")
   rm -f "$BENCH_DIR/etcdctl.db"
   [ "$e_size" -ge 1073741824 ] || { echo "Error: the snapshot is $e_size bytes, less than 1 GiB"; exit 1; }
@@ -151,11 +178,13 @@ for run in $(seq 1 "$RUNS"); do
   echo 5 >"/proc/$CONSOLE_PID/clear_refs" 2>/dev/null || true
   rss_before=$(status_kib "$CONSOLE_PID" VmRSS); anon_before=$(status_kib "$CONSOLE_PID" RssAnon)
   sample_take >"$BENCH_DIR/sampler.txt" & SAMPLER_PID=$!
+  c_etcd=$(cpu_s "$ETCD_PID"); c_emu=$(cpu_s "$EMULATOR_PID"); c_con=$(cpu_s "$CONSOLE_PID")
   t2=$(now)
   code=$(curl -sS -b "$JAR" -o "$BENCH_DIR/take.json" -w '%{http_code}' -H "Origin: $ORIGIN" \
     -H "X-CSRF-Token: $CSRF" -H 'Content-Type: application/json' -d "{\"node\":\"$IP\"}" \
     "$ORIGIN/api/clusters/emulated/snapshots")
   t3=$(now)
+  t_cpu=$(python3 -c "print('%.2f %.2f %.2f' % ($(cpu_s "$ETCD_PID") - $c_etcd, $(cpu_s "$EMULATOR_PID") - $c_emu, $(cpu_s "$CONSOLE_PID") - $c_con))")
   kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=
   read -r anon_peak file_peak stream_end <"$BENCH_DIR/sampler.txt" || true
   hwm=$(status_kib "$CONSOLE_PID" VmHWM); rss_after=$(status_kib "$CONSOLE_PID" VmRSS)
@@ -163,7 +192,7 @@ for run in $(seq 1 "$RUNS"); do
   t_size=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d=d.get("snapshot", d); print(d.get("size") or 0)' "$BENCH_DIR/take.json")
   # The stored copy is not needed and would fill the disk over several runs.
   rm -rf "$DATA/snapshots"/*
-  echo "$run $e_size $t0 $t1 $t_size $t2 $t3 $rss_before $hwm $rss_after ${anon_peak:-0} ${file_peak:-0} $anon_before ${stream_end:-0}" >>"$RESULTS"
+  echo "$run $e_size $t0 $t1 $t_size $t2 $t3 $rss_before $hwm $rss_after ${anon_peak:-0} ${file_peak:-0} $anon_before ${stream_end:-0} $e_etcd $e_ctl $t_cpu $load1" >>"$RESULTS"
   echo "run $run: etcdctl $(python3 -c "print('%.2f' % ($t1 - $t0))") s, talos-dr $(python3 -c "print('%.2f' % ($t3 - $t2))") s"
 done
 echo "console RSS before the first take: $(( RSS_FIRST / 1024 )) MiB; after the last: $(( $(status_kib "$CONSOLE_PID" VmRSS) / 1024 )) MiB"
@@ -191,6 +220,12 @@ for r in rows:
     after = "%7.1fs" % (t3 - stream_end) if stream_end else "%8s" % "?"
     print("%-4s %11d %8.2fs %7.1f %11d %8.2fs %7.1f %5.0f%% %s %s %6.0f MiB %6.1f MiB" % (
         run, e_size, t1 - t0, e_mbs, t_size, t3 - t2, t_mbs, ratio * 100, stream, after, g, ag))
+print()
+print("CPU seconds per take (and the 1-minute load average when the run started):")
+for r in rows:
+    e_etcd, e_ctl, t_etcd, t_emu, t_con, load = (float(x) for x in r[14:20])
+    print("run %-4s etcd %5.2f + etcdctl %5.2f   etcd %5.2f + emulator %5.2f + console %5.2f"
+          "   load %.1f" % (r[0], e_etcd, e_ctl, t_etcd, t_emu, t_con, load))
 ratios.sort()
 print()
 print("median throughput ratio talos-dr / etcdctl: %.0f%% (goal >= 90%%)" % (ratios[len(ratios) // 2] * 100))

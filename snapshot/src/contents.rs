@@ -177,55 +177,71 @@ impl Snapshot {
     /// Live keys per resource and namespace, value bytes, leases.
     pub fn contents(&self) -> Result<SnapshotContents, SnapshotError> {
         let live = self.live_keys()?;
-        let mut resources: BTreeMap<String, ResourceCount> = BTreeMap::new();
-        let mut namespaces: BTreeMap<String, KeyCount> = BTreeMap::new();
-        let mut lease_keys: HashMap<i64, u64> = HashMap::new();
-        let (mut value_bytes, mut newest) = (0u64, 0i64);
-        for kv in live.keys.values() {
-            let place = classify(kv.key);
-            let size = kv.value.len() as u64;
-            value_bytes += size;
-            newest = newest.max(kv.mod_revision);
-            let r = resources
-                .entry(place.resource.clone())
-                .or_insert_with(|| ResourceCount {
-                    resource: place.resource.clone(),
-                    keys: 0,
-                    value_bytes: 0,
-                    namespaces: BTreeMap::new(),
-                });
-            r.keys += 1;
-            r.value_bytes += size;
-            let ns = place.namespace.unwrap_or_default();
-            *r.namespaces.entry(ns.clone()).or_default() += 1;
-            let n = namespaces.entry(ns).or_default();
-            n.keys += 1;
-            n.value_bytes += size;
-            if kv.lease != 0 {
-                *lease_keys.entry(kv.lease).or_default() += 1;
-            }
+        Ok(summarize(
+            live.keys.values().copied(),
+            live.keys.len() as u64,
+            live.revisions_stored,
+            live.revision,
+            &live.leases,
+        ))
+    }
+}
+
+/// The contents summary of a live key set.
+pub(crate) fn summarize<'a>(
+    live: impl Iterator<Item = KeyValue<'a>>,
+    live_keys: u64,
+    revisions_stored: u64,
+    revision: i64,
+    lease_list: &[mvcc::Lease],
+) -> SnapshotContents {
+    let mut resources: BTreeMap<String, ResourceCount> = BTreeMap::new();
+    let mut namespaces: BTreeMap<String, KeyCount> = BTreeMap::new();
+    let mut lease_keys: HashMap<i64, u64> = HashMap::new();
+    let (mut value_bytes, mut newest) = (0u64, 0i64);
+    for kv in live {
+        let place = classify(kv.key);
+        let size = kv.value.len() as u64;
+        value_bytes += size;
+        newest = newest.max(kv.mod_revision);
+        let r = resources
+            .entry(place.resource.clone())
+            .or_insert_with(|| ResourceCount {
+                resource: place.resource.clone(),
+                keys: 0,
+                value_bytes: 0,
+                namespaces: BTreeMap::new(),
+            });
+        r.keys += 1;
+        r.value_bytes += size;
+        let ns = place.namespace.unwrap_or_default();
+        *r.namespaces.entry(ns.clone()).or_default() += 1;
+        let n = namespaces.entry(ns).or_default();
+        n.keys += 1;
+        n.value_bytes += size;
+        if kv.lease != 0 {
+            *lease_keys.entry(kv.lease).or_default() += 1;
         }
-        let mut leases: Vec<LeaseSummary> = live
-            .leases
-            .iter()
-            .map(|l| LeaseSummary {
-                id: l.id,
-                ttl_seconds: l.ttl,
-                attached_keys: lease_keys.remove(&l.id).unwrap_or(0),
-            })
-            .collect();
-        leases.sort_by_key(|l| l.id);
-        Ok(SnapshotContents {
-            live_keys: live.keys.len() as u64,
-            value_bytes,
-            revisions_stored: live.revisions_stored,
-            revision: live.revision,
-            newest_mod_revision: newest,
-            resources: resources.into_values().collect(),
-            namespaces,
-            leases,
-            keys_with_unknown_lease: lease_keys.values().sum(),
+    }
+    let mut leases: Vec<LeaseSummary> = lease_list
+        .iter()
+        .map(|l| LeaseSummary {
+            id: l.id,
+            ttl_seconds: l.ttl,
+            attached_keys: lease_keys.remove(&l.id).unwrap_or(0),
         })
+        .collect();
+    leases.sort_by_key(|l| l.id);
+    SnapshotContents {
+        live_keys,
+        value_bytes,
+        revisions_stored,
+        revision,
+        newest_mod_revision: newest,
+        resources: resources.into_values().collect(),
+        namespaces,
+        leases,
+        keys_with_unknown_lease: lease_keys.values().sum(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! - [`verify`] judges the file as `etcdctl snapshot restore` (etcd 3.4) would, with and without
 //!   `--skip-hash-check`, and reports the trailer, length and structural checks.
 //! - [`Snapshot::contents`] and [`diff`] describe the live key space in Kubernetes terms.
+//! - [`Snapshot::inspect`] gives the verdict, the status and the contents from one walk.
 //! - [`StreamingVerifier`] checks the trailer of a snapshot while it is being received.
 //!
 //! Any byte sequence gives a result or an error: every read is bounds-checked, each page is
@@ -17,12 +18,15 @@ pub mod cli;
 mod contents;
 mod crc;
 mod diff;
+mod inspect;
 pub mod mvcc;
 mod scan;
 mod snapshot;
 mod status;
+mod stream;
 mod verify;
 
+pub use inspect::Inspection;
 pub use scan::{BucketSummary, MetaValues};
 pub use snapshot::{Snapshot, SnapshotError, TRAILER_LEN, has_trailer};
 pub use status::{SnapshotStatus, StatusSemantics, humanize_bytes};
@@ -36,7 +40,7 @@ pub use contents::{
     classify,
 };
 pub use diff::{ChangeCounts, DiffGroup, KeyChange, KeyChangeKind, SnapshotDiff, diff};
+pub use stream::{StreamCheck, StreamingVerifier};
 pub use verify::{
-    LengthCheck, Restorability, RestoreOutcome, RestoreVerdict, SnapshotKind, StreamCheck,
-    StreamingVerifier, TrailerCheck, verify,
+    LengthCheck, Restorability, RestoreOutcome, RestoreVerdict, SnapshotKind, TrailerCheck, verify,
 };

@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use crate::scan::{BucketSummary, MetaValues, ScanOptions, scan};
+use crate::bbolt::BoltFile;
+use crate::scan::{BucketSummary, MetaValues, Scan, ScanOptions, scan};
 use crate::snapshot::{Snapshot, SnapshotError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -48,8 +49,18 @@ impl Snapshot {
             ScanOptions {
                 decode_values: full,
                 live_keys: full,
+                contents: false,
             },
         );
+        self.status_from(&bolt, &s)
+    }
+
+    /// The status from a walk already made.
+    pub(crate) fn status_from(
+        &self,
+        bolt: &BoltFile<'_>,
+        s: &Scan<'_>,
+    ) -> Result<SnapshotStatus, SnapshotError> {
         let breaking: Vec<_> = s
             .problems
             .iter()
@@ -80,7 +91,7 @@ impl Snapshot {
             scheduled_compact_revision,
             storage_version,
             ..
-        } = s.meta;
+        } = s.meta.clone();
         let etcd_36_error = (s.undecodable_for_36 > 0).then(|| {
             format!(
                 "{} key-bucket entries cannot be decoded",
@@ -100,7 +111,7 @@ impl Snapshot {
             consistent_index,
             term,
             storage_version,
-            buckets: s.buckets,
+            buckets: s.buckets.clone(),
             etcd_36_error,
         })
     }

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::bbolt::Problem;
-use crate::scan::{ScanOptions, scan};
+use crate::scan::{Scan, ScanOptions, scan};
 use crate::snapshot::{Snapshot, TRAILER_LEN, has_trailer};
 
 /// What the file is, judged from its length as restore does, and from its content.
@@ -75,7 +75,7 @@ pub struct RestoreVerdict {
     pub reason: Option<String>,
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -86,6 +86,49 @@ fn go_bytes(b: &[u8]) -> String {
 
 /// Judges a snapshot as `etcdctl snapshot restore` would, with or without `--skip-hash-check`.
 pub fn verify(snapshot: &Snapshot, skip_hash_check: bool) -> RestoreVerdict {
+    let db = snapshot.database_bytes();
+    if db.is_empty() {
+        return verdict(snapshot, skip_hash_check, Database::Empty, None);
+    }
+    match crate::bbolt::BoltFile::parse(db) {
+        Err(e) => verdict(snapshot, skip_hash_check, Database::Unreadable(e), None),
+        Ok(bolt) => {
+            let s = scan(
+                &bolt,
+                ScanOptions {
+                    decode_values: true,
+                    live_keys: false,
+                    contents: false,
+                },
+            );
+            let read = Database::Scanned {
+                expected_len: bolt.total_size(),
+                scan: &s,
+            };
+            verdict(snapshot, skip_hash_check, read, None)
+        }
+    }
+}
+
+/// What the database part turned out to be, for [`verdict`].
+pub(crate) enum Database<'s, 'a> {
+    Empty,
+    Unreadable(crate::bbolt::BoltError),
+    /// Opened and walked with `decode_values` on.
+    Scanned {
+        expected_len: u64,
+        scan: &'s Scan<'a>,
+    },
+}
+
+/// The verdict from a walk already made. `database_sha256`, when given, is the sha256 of the
+/// database part computed while these very bytes were written, so the file is not hashed twice.
+pub(crate) fn verdict(
+    snapshot: &Snapshot,
+    skip_hash_check: bool,
+    database: Database<'_, '_>,
+    database_sha256: Option<[u8; 32]>,
+) -> RestoreVerdict {
     let bytes = snapshot.bytes();
     let file_len = bytes.len() as u64;
     let present = has_trailer(file_len);
@@ -100,7 +143,7 @@ pub fn verify(snapshot: &Snapshot, skip_hash_check: bool) -> RestoreVerdict {
     let mut hash_failure = None;
     if present {
         let stored = &bytes[bytes.len() - TRAILER_LEN..];
-        let computed = Sha256::digest(db);
+        let computed: [u8; 32] = database_sha256.unwrap_or_else(|| Sha256::digest(db).into());
         let matches = computed.as_slice() == stored;
         trailer.stored_sha256 = Some(hex(stored));
         trailer.computed_sha256 = Some(hex(&computed));
@@ -119,45 +162,42 @@ pub fn verify(snapshot: &Snapshot, skip_hash_check: bool) -> RestoreVerdict {
     let mut problem_count = 0;
     let mut content_problems = Vec::new();
     let mut expected_len = None;
-    let db_failure: Option<String> = if db.is_empty() {
-        // bbolt initialises an empty file as a new database, so restore "succeeds" with nothing.
-        content_problems
-            .push("the database part is empty: a restore would start an empty etcd".to_string());
-        None
-    } else {
-        match crate::bbolt::BoltFile::parse(db) {
-            Err(e) => Some(format!("cannot open database: {e}")),
-            Ok(bolt) => {
-                expected_len = Some(bolt.total_size());
-                let s = scan(
-                    &bolt,
-                    ScanOptions {
-                        decode_values: true,
-                        live_keys: false,
-                    },
-                );
-                problems = s.problems.clone();
-                problem_count = s.problem_count;
-                if s.undecodable_revisions > 0 {
-                    content_problems.push(format!(
-                        "{} key-bucket entries cannot be decoded ({})",
-                        s.undecodable_revisions,
-                        s.first_decode_error.clone().unwrap_or_default()
-                    ));
-                }
-                if s.undecodable_leases > 0 {
-                    content_problems.push(format!(
-                        "{} lease entries cannot be decoded",
-                        s.undecodable_leases
-                    ));
-                }
-                for m in &s.meta.unreadable {
-                    content_problems.push(format!("meta entry {m} is not a revision"));
-                }
-                match problems.iter().find(|p| p.kind.breaks_etcd_34()) {
-                    Some(p) => Some(format!("database structure is broken: {}", p.message)),
-                    None => content_problems.first().cloned(),
-                }
+    let db_failure: Option<String> = match database {
+        Database::Empty => {
+            // bbolt initialises an empty file as a new database, so restore "succeeds" with
+            // nothing.
+            content_problems.push(
+                "the database part is empty: a restore would start an empty etcd".to_string(),
+            );
+            None
+        }
+        Database::Unreadable(e) => Some(format!("cannot open database: {e}")),
+        Database::Scanned {
+            expected_len: len,
+            scan: s,
+        } => {
+            expected_len = Some(len);
+            problems = s.problems.clone();
+            problem_count = s.problem_count;
+            if s.undecodable_revisions > 0 {
+                content_problems.push(format!(
+                    "{} key-bucket entries cannot be decoded ({})",
+                    s.undecodable_revisions,
+                    s.first_decode_error.clone().unwrap_or_default()
+                ));
+            }
+            if s.undecodable_leases > 0 {
+                content_problems.push(format!(
+                    "{} lease entries cannot be decoded",
+                    s.undecodable_leases
+                ));
+            }
+            for m in &s.meta.unreadable {
+                content_problems.push(format!("meta entry {m} is not a revision"));
+            }
+            match problems.iter().find(|p| p.kind.breaks_etcd_34()) {
+                Some(p) => Some(format!("database structure is broken: {}", p.message)),
+                None => content_problems.first().cloned(),
             }
         }
     };
@@ -263,102 +303,8 @@ pub fn verify(snapshot: &Snapshot, skip_hash_check: bool) -> RestoreVerdict {
     }
 }
 
-/// Checks a snapshot while it is being received: feed chunks as they arrive, then `finish`.
-/// Memory stays constant: only the last 32 bytes are held back (they may be the trailer).
-#[derive(Clone, Default)]
-pub struct StreamingVerifier {
-    sha: Sha256,
-    tail: Vec<u8>,
-    len: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StreamCheck {
-    pub len: u64,
-    pub trailer_present: bool,
-    /// sha256 of the bbolt part (whole stream when there is no trailer), hex.
-    pub database_sha256: String,
-    /// `Some(true)` when the trailer matches; `None` when there is none.
-    pub trailer_matches: Option<bool>,
-}
-
-impl StreamingVerifier {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn update(&mut self, chunk: &[u8]) {
-        self.len += chunk.len() as u64;
-        if chunk.len() >= TRAILER_LEN {
-            self.sha.update(&self.tail);
-            let (body, tail) = chunk.split_at(chunk.len() - TRAILER_LEN);
-            self.sha.update(body);
-            self.tail.clear();
-            self.tail.extend_from_slice(tail);
-        } else {
-            self.tail.extend_from_slice(chunk);
-            if self.tail.len() > TRAILER_LEN {
-                let excess = self.tail.len() - TRAILER_LEN;
-                self.sha.update(&self.tail[..excess]);
-                self.tail.drain(..excess);
-            }
-        }
-    }
-
-    pub fn finish(self) -> StreamCheck {
-        let present = has_trailer(self.len);
-        let mut sha = self.sha;
-        if present {
-            let digest = sha.finalize();
-            StreamCheck {
-                len: self.len,
-                trailer_present: true,
-                database_sha256: hex(&digest),
-                trailer_matches: Some(digest.as_slice() == self.tail.as_slice()),
-            }
-        } else {
-            sha.update(&self.tail);
-            StreamCheck {
-                len: self.len,
-                trailer_present: false,
-                database_sha256: hex(&sha.finalize()),
-                trailer_matches: None,
-            }
-        }
-    }
-}
-
 impl Snapshot {
     pub fn verify(&self, skip_hash_check: bool) -> RestoreVerdict {
         verify(self, skip_hash_check)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn streaming_verifier_matches_whole_file_check() {
-        let body: Vec<u8> = (0..1024u32).map(|i| (i * 7) as u8).collect();
-        let mut file = body.clone();
-        file.extend_from_slice(&Sha256::digest(&body));
-        for chunk in [1usize, 5, 31, 32, 33, 100, 4096] {
-            let mut v = StreamingVerifier::new();
-            file.chunks(chunk).for_each(|c| v.update(c));
-            let r = v.finish();
-            assert_eq!(r.trailer_matches, Some(true), "chunk {chunk}");
-            assert_eq!(r.database_sha256, hex(&Sha256::digest(&body)));
-        }
-        let mut bad = file.clone();
-        bad[10] ^= 1;
-        let mut v = StreamingVerifier::new();
-        v.update(&bad);
-        assert_eq!(v.finish().trailer_matches, Some(false));
-        let mut v = StreamingVerifier::new();
-        v.update(&body);
-        let r = v.finish();
-        assert_eq!((r.trailer_present, r.trailer_matches), (false, None));
-        assert_eq!(r.database_sha256, hex(&Sha256::digest(&body)));
     }
 }

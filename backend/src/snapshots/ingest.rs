@@ -16,7 +16,7 @@ use talos_dr_snapshot::{
 };
 
 use super::disk::{FreeSpaceProbe, NoSpace};
-use super::receive::{Limits, Received, receive};
+use super::receive::{Limits, Received, receive, write_error};
 use super::store::{SnapshotId, SnapshotKey, SnapshotStore, StoreError};
 use super::transfers::{IngestProgress, Unwatched};
 
@@ -203,12 +203,25 @@ impl SnapshotStore {
             expected_size: options.expected_size,
             disk: &disk,
         };
-        let received = receive(chunks, &staged.path, &limits, progress).await?;
+        let started = std::time::Instant::now();
+        let mut received = receive(chunks, &staged.path, &limits, progress).await?;
+        // Logged with the time the checks took (the inspection, with the final fsync beside it).
+        let received_in = started.elapsed();
         let path = staged.path.clone();
         let skip_hash_check = !received.trailer.trailer_present;
-        let inspection = tokio::task::spawn_blocking(move || inspect(&path, skip_hash_check))
-            .await
-            .map_err(|e| IngestFailure::Inspector(e.to_string()))??;
+        let digest = received.trailer.database_digest;
+        // The inspector reads the file from the page cache while its last pages go to disk.
+        let on_disk = received.on_disk.take();
+        let inspection =
+            tokio::task::spawn_blocking(move || inspect(&path, skip_hash_check, digest)).await;
+        if let Some(on_disk) = on_disk {
+            on_disk
+                .wait()
+                .await
+                .map_err(|e| write_error(e, &staged.path, received.len, &disk))?;
+        }
+        let inspection = inspection.map_err(|e| IngestFailure::Inspector(e.to_string()))??;
+        let checked_in = started.elapsed() - received_in;
         let kind = judge(options.expected, &received, &inspection)?;
         let status = inspection
             .status
@@ -218,7 +231,12 @@ impl SnapshotStore {
             .map_err(|reason| damaged(reason, &inspection.verdict))?;
         let size = self.commit(&staged.path, &key).await?;
         staged.armed = false;
-        tracing::info!(key = %key, size, kind = ?kind, revision = status.revision, "snapshot stored");
+        tracing::info!(
+            key = %key, size, kind = ?kind, revision = status.revision,
+            received_ms = received_in.as_millis() as u64,
+            checked_ms = checked_in.as_millis() as u64,
+            "snapshot stored"
+        );
         Ok(StoredSnapshot {
             key,
             kind,
@@ -239,18 +257,22 @@ fn damaged(reason: String, verdict: &RestoreVerdict) -> IngestFailure {
     }
 }
 
-fn inspect(path: &Path, skip_hash_check: bool) -> Result<Inspection, IngestFailure> {
+/// One walk of the staged file; the trailer is compared with the database digest computed
+/// while the bytes were written (the same bytes, so hashing the file again would only repeat it).
+fn inspect(
+    path: &Path,
+    skip_hash_check: bool,
+    database_sha256: [u8; 32],
+) -> Result<Inspection, IngestFailure> {
     let snapshot = talos_dr_snapshot::open(path).map_err(|e| IngestFailure::Staging {
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    let verdict = snapshot.verify(skip_hash_check);
-    let status = snapshot.status().map_err(|e| e.to_string());
-    let contents = snapshot.contents().map_err(|e| e.to_string());
+    let found = snapshot.inspect(skip_hash_check, Some(database_sha256));
     Ok(Inspection {
-        verdict,
-        status,
-        contents,
+        verdict: found.verdict,
+        status: found.status.map_err(|e| e.to_string()),
+        contents: found.contents.map_err(|e| e.to_string()),
     })
 }
 

@@ -3,13 +3,14 @@
 //! bytes are in.
 
 use std::fmt;
+use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
-use sha2::{Digest, Sha256};
+use futures::{FutureExt, Stream, StreamExt};
 use talos_dr_snapshot::StreamingVerifier;
-use tokio::io::AsyncWriteExt;
+use tokio::task::JoinHandle;
 
 use super::disk::{CHECK_EVERY_BYTES, DiskSpace, is_disk_full};
 use super::ingest::IngestFailure;
@@ -18,11 +19,26 @@ use super::transfers::IngestProgress;
 /// Bytes gathered before one write to the staging file.
 const WRITE_BUFFER: usize = 1 << 20;
 
+/// Bytes written between two background flushes of the staging file.
+const WRITEBACK_EVERY: u64 = 32 << 20;
+
 /// What the stream delivered, before any judgement.
 pub(super) struct Received {
     pub len: u64,
     pub sha256: String,
     pub trailer: talos_dr_snapshot::StreamCheck,
+    /// The final `fsync`, left running so the file can be inspected meanwhile; it must
+    /// succeed before the file is committed.
+    pub on_disk: Option<OnDisk>,
+}
+
+/// The staging file's final `fsync` in flight.
+pub(super) struct OnDisk(JoinHandle<std::io::Result<()>>);
+
+impl OnDisk {
+    pub async fn wait(self) -> std::io::Result<()> {
+        joined(self.0.await)?
+    }
 }
 
 /// Limits for one file.
@@ -31,10 +47,6 @@ pub(super) struct Limits<'a> {
     /// The size the sender announced or the node's database has, when known.
     pub expected_size: Option<u64>,
     pub disk: &'a DiskSpace,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Creates `path` (it must not exist) and writes the stream to it. The free space is checked
@@ -97,13 +109,14 @@ where
 {
     let dir = path.parent().unwrap_or(path);
     let failed = |e, received| write_error(e, path, received, limits.disk);
-    // Talos streams snapshots in 1 KiB messages; writing each one on its own costs a trip to the
-    // blocking pool per KiB, which made taking a snapshot several times slower than etcdctl.
-    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-    let mut sha = Sha256::new();
-    let mut trailer = StreamingVerifier::new();
+    // Talos streams snapshots in 1 KiB messages: they are gathered into 1 MiB pieces, each
+    // written by a blocking thread while the next one fills.
+    let mut file = StagingWriter::new(file.into_std().await);
+    // Gives both the whole file's sha256 and the database part's, in one pass over the bytes.
+    let mut hashes = StreamingVerifier::new();
     let mut len = 0u64;
     let mut checked_at = 0u64;
+    let mut flushed_at = 0u64;
     let mut chunks = std::pin::pin!(chunks);
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk.map_err(|e| IngestFailure::StreamFailed {
@@ -116,9 +129,8 @@ where
                 received: len + chunk.len() as u64,
             });
         }
-        file.write_all(&chunk).await.map_err(|e| failed(e, len))?;
-        sha.update(&chunk);
-        trailer.update(&chunk);
+        file.write(&chunk).await.map_err(|e| failed(e, len))?;
+        hashes.update(&chunk);
         len += chunk.len() as u64;
         progress.received(len);
         if len - checked_at >= CHECK_EVERY_BYTES {
@@ -132,21 +144,119 @@ where
                     received: len,
                 })?;
         }
+        if len - flushed_at >= WRITEBACK_EVERY {
+            flushed_at = len;
+            file.start_writeback();
+        }
     }
-    // On disk before it is renamed into place: a crash must never leave a committed but
-    // truncated snapshot.
-    file.flush().await.map_err(|e| failed(e, len))?;
-    file.get_ref()
-        .sync_all()
-        .await
-        .map_err(|e| failed(e, len))?;
+    // On disk before it is renamed into place (the caller waits for `on_disk`): a crash must
+    // never leave a committed but truncated snapshot.
+    let on_disk = file.finish().await.map_err(|e| failed(e, len))?;
     if len == 0 {
         return Err(IngestFailure::Empty);
     }
     progress.verifying(len);
+    let trailer = hashes.finish();
     Ok(Received {
         len,
-        sha256: hex(&sha.finalize()),
-        trailer: trailer.finish(),
+        sha256: trailer.file_sha256.clone(),
+        trailer,
+        on_disk: Some(on_disk),
     })
+}
+
+/// The staging file, written in [`WRITE_BUFFER`] pieces from the blocking pool with one write
+/// in flight while the next piece fills (two buffers, swapped: no copy into an intermediate
+/// file buffer).
+///
+/// It is also flushed to disk in the background while it grows ([`StagingWriter::start_writeback`]),
+/// so the final `fsync` only has the last few MiB left instead of the whole snapshot (seconds for
+/// a GiB-sized one). A failed early flush fails the file: the kernel reports a writeback error
+/// to one `fsync` only, so the final one might not see it again.
+struct StagingWriter {
+    file: Arc<std::fs::File>,
+    buf: Vec<u8>,
+    writing: Option<JoinHandle<(Vec<u8>, std::io::Result<()>)>>,
+    syncing: Option<JoinHandle<std::io::Result<()>>>,
+    sync_failed: Option<std::io::Error>,
+}
+
+fn joined<T>(r: Result<T, tokio::task::JoinError>) -> std::io::Result<T> {
+    r.map_err(|e| std::io::Error::other(format!("the writing thread stopped: {e}")))
+}
+
+impl StagingWriter {
+    fn new(file: std::fs::File) -> Self {
+        StagingWriter {
+            file: Arc::new(file),
+            buf: Vec::with_capacity(WRITE_BUFFER),
+            writing: None,
+            syncing: None,
+            sync_failed: None,
+        }
+    }
+
+    async fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        if !self.buf.is_empty() && self.buf.len() + chunk.len() > WRITE_BUFFER {
+            self.submit().await?;
+        }
+        self.buf.extend_from_slice(chunk);
+        if self.buf.len() >= WRITE_BUFFER {
+            self.submit().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the write in flight, then hands the full buffer to a blocking thread.
+    async fn submit(&mut self) -> std::io::Result<()> {
+        let spare = match self.writing.take() {
+            Some(writing) => {
+                let (mut spare, written) = joined(writing.await)?;
+                written?;
+                spare.clear();
+                spare
+            }
+            None => Vec::with_capacity(WRITE_BUFFER),
+        };
+        let full = std::mem::replace(&mut self.buf, spare);
+        let file = Arc::clone(&self.file);
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            let written = (&*file).write_all(&full);
+            (full, written)
+        }));
+        Ok(())
+    }
+
+    /// Starts a flush to disk of what is written so far, unless one is still running.
+    fn start_writeback(&mut self) {
+        if let Some(syncing) = self.syncing.take() {
+            if !syncing.is_finished() {
+                self.syncing = Some(syncing);
+                return;
+            }
+            if let Some(Err(e) | Ok(Err(e))) = syncing.now_or_never().map(joined) {
+                self.sync_failed.get_or_insert(e);
+            }
+        }
+        let file = Arc::clone(&self.file);
+        self.syncing = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+    }
+
+    /// Writes what is left, then starts the final `fsync`.
+    async fn finish(mut self) -> std::io::Result<OnDisk> {
+        if !self.buf.is_empty() {
+            self.submit().await?;
+        }
+        if let Some(writing) = self.writing.take() {
+            joined(writing.await)?.1?;
+        }
+        if let Some(syncing) = self.syncing.take() {
+            joined(syncing.await)??;
+        }
+        if let Some(e) = self.sync_failed.take() {
+            return Err(e);
+        }
+        let file = Arc::clone(&self.file);
+        Ok(OnDisk(tokio::task::spawn_blocking(move || file.sync_all())))
+    }
 }

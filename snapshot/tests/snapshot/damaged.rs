@@ -5,11 +5,13 @@ use talos_dr_snapshot::{Restorability, Snapshot};
 use crate::fixtures::{DAMAGED, FIXTURES, noise};
 
 fn exercise(s: &Snapshot) {
-    let _ = s.status();
-    let _ = s.contents();
+    let status = s.status();
+    let contents = s.contents();
     let v = s.verify(true);
     let _ = s.verify(false);
-    if s.status().is_err() {
+    let name = s.path().display().to_string();
+    crate::inspect::assert_agrees(s, &name, true, &v, &status, &contents);
+    if status.is_err() {
         assert!(
             v.kind == talos_dr_snapshot::SnapshotKind::Damaged || s.is_empty(),
             "{:?}",

@@ -4,5 +4,6 @@ mod contents;
 mod damaged;
 mod etcd;
 mod fixtures;
+mod inspect;
 mod status;
 mod verdict;

@@ -12,7 +12,7 @@ use tonic::Status;
 
 use super::calls::RecoveryCall;
 use super::volumes::BOOT_ID_PATH;
-use super::{Node, RpcStream, lock};
+use super::{Node, RpcStream, SnapshotCut, lock};
 
 /// Talos' stream chunker size.
 const CHUNK: usize = 1024;
@@ -30,22 +30,88 @@ fn chunked(bytes: Vec<u8>) -> RpcStream<common::Data> {
     Box::pin(futures::stream::iter(chunks))
 }
 
+/// etcd's snapshot messages cut into Talos' 1 KiB ones, with the injected cut (`after_bytes`,
+/// then silence or an error) applied.
+struct Rechunk {
+    /// `pending[start..]` is what is not sent yet; taking chunks off the front by advancing
+    /// `start` (not draining the Vec) keeps each byte from being moved again for every 1 KiB
+    /// sent before it.
+    pending: Vec<u8>,
+    start: usize,
+    sent: u64,
+    cut: Option<SnapshotCut>,
+}
+
+enum Rechunked {
+    More,
+    /// The injected cut ends the stream here.
+    Stop,
+}
+
+impl Rechunk {
+    fn new(cut: Option<SnapshotCut>) -> Self {
+        Rechunk {
+            pending: Vec::with_capacity(CHUNK * 2),
+            start: 0,
+            sent: 0,
+            cut,
+        }
+    }
+
+    /// Adds one etcd message; every whole 1 KiB message it completes goes onto `out`.
+    fn push(&mut self, blob: &[u8], out: &mut Vec<Result<common::Data, Status>>) -> Rechunked {
+        let limit = self.cut.map(|c| c.after_bytes);
+        self.pending.drain(..self.start);
+        self.start = 0;
+        self.pending.extend_from_slice(blob);
+        while self.pending.len() - self.start >= CHUNK
+            || (limit.is_some_and(|l| self.sent + (self.pending.len() - self.start) as u64 >= l)
+                && self.pending.len() > self.start)
+        {
+            let mut take = (self.pending.len() - self.start).min(CHUNK);
+            if let Some(limit) = limit {
+                let left = limit.saturating_sub(self.sent) as usize;
+                if left < take {
+                    take = left;
+                }
+                if take == 0 {
+                    if self.cut.is_some_and(|c| c.with_error) {
+                        out.push(Err(Status::unavailable("etcd snapshot stream interrupted")));
+                    }
+                    return Rechunked::Stop;
+                }
+            }
+            let chunk = self.pending[self.start..self.start + take].to_vec();
+            self.start += take;
+            self.sent += chunk.len() as u64;
+            out.push(Ok(data(chunk)));
+        }
+        Rechunked::More
+    }
+
+    /// What is left when etcd's stream ends.
+    fn rest(mut self) -> Option<common::Data> {
+        (self.pending.len() > self.start).then(|| data(self.pending.split_off(self.start)))
+    }
+}
+
 impl Node {
     /// The local member's Maintenance.Snapshot (bbolt image + sha256 trailer) in 1 KiB messages.
     pub async fn etcd_snapshot(&self) -> Result<RpcStream<common::Data>, Status> {
         self.require_control_plane("etcd snapshot")?;
         let cut = lock(&self.inner.state).snapshot_cut.take();
-        let mut upstream = self.inner.local_etcd.snapshot().await.map_err(|e| {
+        let upstream = self.inner.local_etcd.snapshot().await.map_err(|e| {
             Status::new(
                 e.code(),
                 format!("failed reading etcd snapshot: {}", e.message()),
             )
         })?;
-        let (tx, rx) = mpsc::channel::<Result<common::Data, Status>>(64);
-        tokio::spawn(async move {
-            let mut pending: Vec<u8> = Vec::with_capacity(CHUNK * 2);
-            let mut sent: u64 = 0;
-            let limit = cut.map(|c| c.after_bytes);
+        // Re-chunked as the encoder asks for messages, without a task and a channel in between:
+        // a GiB-sized snapshot is over a million messages, and handing each one from task to
+        // task is work for nothing.
+        let state = Some((upstream, Rechunk::new(cut)));
+        let messages = futures::stream::unfold(state, |state| async move {
+            let (mut upstream, mut rechunk) = state?;
             loop {
                 let blob = match upstream.message().await {
                     Ok(Some(message)) => message.blob,
@@ -56,40 +122,17 @@ impl Node {
                         break;
                     }
                 };
-                pending.extend_from_slice(&blob);
-                while pending.len() >= CHUNK
-                    || (limit.is_some_and(|l| sent + pending.len() as u64 >= l)
-                        && !pending.is_empty())
-                {
-                    let mut take = pending.len().min(CHUNK);
-                    if let Some(limit) = limit {
-                        let left = limit.saturating_sub(sent) as usize;
-                        if left < take {
-                            take = left;
-                        }
-                        if take == 0 {
-                            if cut.is_some_and(|c| c.with_error) {
-                                let _ = tx
-                                    .send(Err(Status::unavailable(
-                                        "etcd snapshot stream interrupted",
-                                    )))
-                                    .await;
-                            }
-                            return;
-                        }
-                    }
-                    let chunk: Vec<u8> = pending.drain(..take).collect();
-                    sent += chunk.len() as u64;
-                    if tx.send(Ok(data(chunk))).await.is_err() {
-                        return;
-                    }
+                let mut out = Vec::with_capacity(blob.len() / CHUNK + 1);
+                match rechunk.push(&blob, &mut out) {
+                    Rechunked::Stop => return Some((out, None)),
+                    Rechunked::More if out.is_empty() => continue,
+                    Rechunked::More => return Some((out, Some((upstream, rechunk)))),
                 }
             }
-            if !pending.is_empty() {
-                let _ = tx.send(Ok(data(pending))).await;
-            }
-        });
-        Ok(Box::pin(ReceiverStream::new(rx)))
+            Some((rechunk.rest().into_iter().map(Ok).collect(), None))
+        })
+        .flat_map(futures::stream::iter);
+        Ok(Box::pin(messages))
     }
 
     /// Stores the uploaded snapshot as /var/lib/etcd.snapshot for a later Bootstrap(recover).

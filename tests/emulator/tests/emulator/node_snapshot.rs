@@ -2,6 +2,8 @@
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
+
+use futures::StreamExt;
 use talos_api::machine;
 use talos_emulator::node::EtcdVolume;
 
@@ -49,6 +51,21 @@ async fn etcd_snapshot_passes_etcdctl_status_and_restore_with_hash_check() {
         32,
         "a snapshot ends with etcd's sha256 trailer"
     );
+    // Talos' chunker: 1 KiB messages, only the last one shorter.
+    let sizes: Vec<usize> = node
+        .etcd_snapshot()
+        .await
+        .expect("snapshot starts")
+        .map(|message| message.expect("snapshot message").bytes.len())
+        .collect()
+        .await;
+    let (last, whole) = sizes.split_last().expect("at least one message");
+    assert!(
+        whole.iter().all(|n| *n == 1024),
+        "every message but the last is 1 KiB"
+    );
+    assert!((1..=1024).contains(last), "last message: {last} bytes");
+    assert_eq!(sizes.iter().sum::<usize>(), bytes.len());
     let file = cluster.path().join("db.snapshot");
     std::fs::write(&file, &bytes).expect("write snapshot");
 

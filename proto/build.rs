@@ -6,6 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "google/rpc/status.proto",
         "machine/machine.proto",
         "resource/config/config.proto",
+        "resource/definitions/enums/enums.proto",
+        "resource/definitions/block/block.proto",
         "v1alpha1/resource.proto",
         "v1alpha1/state.proto",
         "v1alpha1/meta.proto",

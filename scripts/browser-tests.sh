@@ -2,8 +2,8 @@
 # Runs the browser tests in headless Chromium against the real console and an emulated
 # three-node cluster on 127.0.1.2-4. Expects the binaries and dist/ to be built (scripts/test.sh).
 # The recovery test breaks and restores its cluster, so it gets its own console and emulated
-# cluster on 127.0.80.1-4 (and a single-node one on 127.0.80.9-10). Arguments name test files to
-# run instead of all of them.
+# cluster on 127.0.80.1-4 (and a single-node one on 127.0.80.9-10); the recovery variants and
+# forms get theirs on 127.0.81.x-127.0.84.x. Arguments name test files to run instead of all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/stack.sh
@@ -62,5 +62,69 @@ start_console "$SINGLE_LISTEN" "$SINGLE_STATE/talosconfig" emulated-admin \
 export SINGLE_URL="http://$SINGLE_LISTEN"
 SINGLE_OPERATOR_PASSWORD="$(login_password "$SINGLE_STATE/logins.txt" recovery-operator)"
 export SINGLE_OPERATOR_PASSWORD
+
+# The recovery variants and forms each get their own console and cluster (they break and restore
+# it); started only when their test file runs.
+runs() {
+  local arg
+  [ "${#TEST_ARGS[@]}" -eq 0 ] && return 0
+  for arg in "${TEST_ARGS[@]}"; do
+    case "$1" in "$arg"|"${arg%/}"/*) return 0 ;; esac
+  done
+  return 1
+}
+TEST_ARGS=("$@")
+
+# start_emulator_with STATE BASE_IP NODES ARG...: start_emulator with extra emulator arguments.
+start_emulator_with() {
+  local state="$1" base_ip="$2" nodes="$3"; shift 3
+  rm -rf "$state"; mkdir -p "$state"
+  "$BIN_DIR"/talos-emulator up --nodes "$nodes" --state-dir "$state" --base-ip "$base_ip" "$@" \
+    >"$state/emulator.log" 2>&1 &
+  STACK_PIDS+=($!)
+  local i
+  for i in $(seq 1 240); do
+    [ -f "$state/ready" ] && return 0
+    if ! kill -0 "${STACK_PIDS[-1]}" 2>/dev/null; then
+      echo "the emulator exited; its log:" >&2; cat "$state/emulator.log" >&2; return 1
+    fi
+    sleep 0.5
+  done
+  echo "the emulator did not become ready in 120 s; its log:" >&2; cat "$state/emulator.log" >&2
+  return 1
+}
+
+# recovery_stack PREFIX STATE BASE_IP NODES LISTEN [EMULATOR_ARG...]: an emulated cluster with the
+# recovery operator and approver (and an admin) and its console, exported for recovery-flow.mjs
+# as PREFIX_URL, PREFIX_CONTROL, PREFIX_STATE and PREFIX_{OPERATOR,APPROVER,ADMIN}_PASSWORD.
+# With LISTEN "-" no console is started: the test starts (and restarts) it itself.
+recovery_stack() {
+  local prefix="$1" state="$2" base_ip="$3" nodes="$4" listen="$5"; shift 5
+  start_emulator_with "$state" "$base_ip" "$nodes" "$@"
+  create_users "$state/console-data" "$state/logins.txt" recovery-operator:viewer,operator \
+    recovery-approver:viewer,approver recovery-admin:viewer,operator,admin
+  if [ "$listen" != - ]; then
+    start_console "$listen" "$state/talosconfig" emulated-admin "$state/console.log" "$state/console-data"
+    export "${prefix}_URL=http://$listen"
+  fi
+  export "${prefix}_CONTROL=http://$(cat "$state/control.addr")"
+  export "${prefix}_STATE=$state"
+  local who
+  for who in operator approver admin; do
+    export "${prefix}_${who^^}_PASSWORD=$(login_password "$state/logins.txt" "recovery-$who")"
+  done
+}
+export RECOVERY_ADMIN=recovery-admin
+export TALOS_DR_BIN="$BIN_DIR/talos-dr"
+
+if runs tests/browser/recovery-variants.test.mjs; then
+  recovery_stack RAW_COPY "$OUT/browser-raw-copy-cluster" 127.0.81.2 3 127.0.81.1:8480
+  recovery_stack INIT_NODE "$OUT/browser-init-node-cluster" 127.0.82.2 3 127.0.82.1:8480 --init-node
+  recovery_stack SINGLE_FLOW "$OUT/browser-single-flow-cluster" 127.0.83.2 1 127.0.83.1:8480
+fi
+if runs tests/browser/recovery-forms.test.mjs; then
+  recovery_stack FORMS "$OUT/browser-forms-cluster" 127.0.84.2 3 -
+  export FORMS_URL=http://127.0.84.1:8480
+fi
 
 node --test --test-concurrency=1 "${@:-tests/browser/}"

@@ -43,6 +43,21 @@ pub mod resource {
     }
 }
 
+/// Talos' newer resource specs (`talos.resource.definitions.*`), e.g. the block volumes.
+pub mod talos {
+    pub mod resource {
+        pub mod definitions {
+            pub mod block {
+                tonic::include_proto!("talos.resource.definitions.block");
+            }
+
+            pub mod enums {
+                tonic::include_proto!("talos.resource.definitions.enums");
+            }
+        }
+    }
+}
+
 mod node;
 
 pub use node::{InvalidNode, NODE_METADATA_KEY, with_node};

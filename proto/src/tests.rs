@@ -60,3 +60,27 @@ fn with_node_rejects_targets_with_port() {
     assert!(with_node((), "fd00::1").is_ok());
     assert!(matches!(with_node((), " "), Err(InvalidNode::Empty)));
 }
+
+#[test]
+fn volume_status_type_is_field_sixteen_and_unknown_fields_are_skipped() {
+    use crate::talos::resource::definitions::block::VolumeStatusSpec;
+    use crate::talos::resource::definitions::enums::BlockVolumeType;
+
+    // As a v1.10+ node sends it: phase (1) = READY (6), location (2), size (9), type (16).
+    let mut bytes = vec![0x08, 0x06, 0x12, 0x09];
+    bytes.extend_from_slice(b"/dev/sdb1");
+    bytes.extend_from_slice(&[0x48, 0x80, 0x08]);
+    // Field 16, varint: (16 << 3) = 128 = 0x80 0x01; DIRECTORY = 3.
+    bytes.extend_from_slice(&[0x80, 0x01, 0x03]);
+    let decoded = VolumeStatusSpec::decode(bytes.as_slice()).expect("decode");
+    assert_eq!(decoded.location, "/dev/sdb1");
+    assert_eq!(
+        BlockVolumeType::try_from(decoded.r#type),
+        Ok(BlockVolumeType::VolumeTypeDirectory)
+    );
+    let partition = VolumeStatusSpec {
+        location: String::new(),
+        r#type: BlockVolumeType::VolumeTypeDisk as i32,
+    };
+    assert_eq!(partition.encode_to_vec(), vec![0x80, 0x01, 0x01]);
+}

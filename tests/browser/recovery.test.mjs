@@ -15,9 +15,12 @@
 
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 
 import { launchBrowser, openPage, screenshot, screenshotBothThemes, signIn } from "./browser.mjs";
+import {
+  DESTRUCTIVE, apiPost as apiPostOn, clusterNodes as clusterNodesOn, control as controlOn, etcdctl, stepCard, steps,
+  waitStepState,
+} from "./recovery-flow.mjs";
 
 const CONSOLE = process.env.RECOVERY_URL;
 const CONTROL = process.env.RECOVERY_CONTROL;
@@ -45,59 +48,15 @@ after(async () => {
   await browser?.close();
 });
 
-async function control(method, path) {
-  const res = await fetch(new URL(path, CONTROL), { method });
-  const body = await res.text();
-  assert.ok(res.ok, `${method} ${path} on the emulator answered ${res.status}: ${body}`);
-  return body;
-}
-
-async function clusterNodes() {
-  return JSON.parse(await control("GET", "/cluster")).nodes;
-}
-
-function etcdctl(node, ...args) {
-  return execFileSync("etcdctl", ["--endpoints", `http://${node}:2379`, "--command-timeout=5s", ...args], {
-    env: { ...process.env, ETCDCTL_API: "3" },
-  }).toString();
-}
-
-/** A state-changing API call from a signed-in page, as the UI makes it (CSRF header, Origin). */
-async function apiPost(page, path, body, base = CONSOLE) {
-  const session = await (await page.request.get(new URL("/api/session", base).href)).json();
-  const token = session.session?.csrf_token ?? session.csrf_token;
-  const res = await page.request.post(new URL(path, base).href, {
-    data: body,
-    headers: { "X-CSRF-Token": token, Origin: new URL(base).origin },
-  });
-  const text = await res.text();
-  assert.ok(res.ok(), `POST ${path} answered ${res.status()}: ${text}`);
-  return JSON.parse(text);
-}
+const control = (method, path) => controlOn({ control: CONTROL }, method, path);
+const clusterNodes = () => clusterNodesOn({ control: CONTROL });
+const apiPost = (page, path, body, base = CONSOLE) => apiPostOn(page, base, path, body);
 
 let shots = 0;
 async function shot(page, name) {
   shots += 1;
   return screenshot(page, `recovery-${String(shots).padStart(2, "0")}-${name}`);
 }
-
-const stepCard = (page, id) => page.locator(`[data-testid="step"][data-step-id="${id}"]`);
-
-async function steps(page) {
-  return page.$$eval('[data-testid="step"]', (els) =>
-    els.map((e) => ({ id: e.dataset.stepId, kind: e.dataset.kind, state: e.dataset.state, host: e.dataset.host })),
-  );
-}
-
-async function waitStepState(page, id, accept, timeout = 60_000) {
-  await page.waitForFunction(
-    ([id, accept]) => accept.includes(document.querySelector(`[data-testid="step"][data-step-id="${id}"]`)?.dataset.state),
-    [id, accept],
-    { timeout },
-  );
-}
-
-const DESTRUCTIVE = new Set(["reset_node", "bootstrap", "stage_controlplane_config", "reboot_node"]);
 
 test("an operator and an approver recover a cluster that lost etcd on two nodes, all in the UI", async (t) => {
   const op = await openPage(browser);

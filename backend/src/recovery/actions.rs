@@ -332,7 +332,13 @@ pub async fn close(
     open_incident(state, id).await?;
     let service = state.recovery();
     let steps = service.stored_steps(id).await?;
-    if let Some(busy) = steps.iter().find(|s| s.step.state.in_flight()) {
+    // A destructive call in flight has an outcome on a node nobody knows yet: closing would
+    // hide it. A wait, the upload or a check changes no node's data and may be stopped, or a
+    // node that never comes back would hold the incident open until the wait's deadline.
+    if let Some(busy) = steps
+        .iter()
+        .find(|s| s.step.state.in_flight() && s.step.kind.is_destructive())
+    {
         return Err(RecoveryError::Conflict(format!(
             "{} is in flight: wait for it to finish before closing",
             describe(&busy.step)
@@ -346,6 +352,9 @@ pub async fn close(
         return Err(RecoveryError::Invalid(format!(
             "abandon: {open_steps} step(s) are not done; close with abandon to stop the recovery here"
         )));
+    }
+    for running in steps.iter().filter(|s| s.step.state.in_flight()) {
+        super::auto_steps::stop_for_abandon(state, id, &user.username, &running.step).await?;
     }
     let status = if abandon && open_steps > 0 {
         IncidentStatus::Abandoned

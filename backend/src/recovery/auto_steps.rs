@@ -8,10 +8,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use talos_dr_shared::ServiceState;
-use talos_dr_shared::recovery::{Incident, RecoveryStep, StepKind, StepProgress, StepState};
+use talos_dr_shared::recovery::{
+    Incident, RecoveryStep, StepKind, StepProgress, StepState, TimelineKind,
+};
 
 use super::executor::{WATCH_EVERY, failed_event, finished_event, recovery_talos};
-use super::store::{StepChange, Val};
+use super::store::{NewEvent, StepChange, Val};
 use super::{FailPoint, precheck};
 use crate::snapshots::SnapshotKey;
 use crate::state::AppState;
@@ -37,6 +39,53 @@ pub async fn run(state: &AppState, incident: &Incident, step: &RecoveryStep) -> 
         Ok(detail) => Outcome::Done(detail),
         Err(detail) => Outcome::Failed(detail),
     }
+}
+
+/// Whether the incident is still open: a wait stops looking at the nodes once it was closed
+/// (abandoned while the wait ran). A store error counts as open: the wait goes on to its deadline.
+pub(super) async fn incident_closed(state: &AppState, incident: &Incident) -> bool {
+    matches!(
+        state.recovery().store.incident(&incident.id).await,
+        Ok(Some(i)) if i.status != talos_dr_shared::recovery::IncidentStatus::Open
+    )
+}
+
+pub(super) const CLOSED_WHILE_WAITING: &str = "the incident was closed while this step ran";
+
+/// An automatic step still running when its incident is abandoned: marked failed with who
+/// stopped it, so the report does not show it running for ever. Its task sees the incident
+/// closed and stops looking at the nodes.
+pub(super) async fn stop_for_abandon(
+    state: &AppState,
+    id: &str,
+    by: &str,
+    step: &RecoveryStep,
+) -> Result<(), super::RecoveryError> {
+    let service = state.recovery();
+    let now = service.now_ms();
+    let detail = format!("stopped by {by}: the recovery was abandoned while this step ran");
+    let event = NewEvent::new(
+        now,
+        TimelineKind::StepFailed,
+        format!("{}: {detail}", talos_dr_shared::recovery::describe(step)),
+    )
+    .by(by)
+    .step(&step.id)
+    .loud();
+    service
+        .store
+        .transition(
+            id,
+            &step.id,
+            &[step.state],
+            StepState::Failed,
+            StepChange::default()
+                .int("finished_at_ms", Some(now))
+                .text("detail", Some(detail)),
+            &[event],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Writes "what is happening now" on a running step, when it changed.
@@ -169,6 +218,9 @@ async fn wait_preparing(
             .all(|(_, s)| *s == Some(ServiceState::Preparing))
         {
             return Ok(format!("etcd is Preparing on every node ({words})"));
+        }
+        if incident_closed(state, incident).await {
+            return Err(CLOSED_WHILE_WAITING.into());
         }
         if service.now_ms() >= deadline {
             return Err(format!(

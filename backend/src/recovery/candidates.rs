@@ -4,7 +4,8 @@
 
 use talos_dr_shared::MachineType;
 use talos_dr_shared::recovery::{
-    ChosenSnapshot, SnapshotCandidate, StepKind, StepState, TimelineKind, build_plan, phase_open,
+    ChosenSnapshot, EtcdDataVolume, PlanNode, SnapshotCandidate, StepKind, StepState, TimelineKind,
+    build_plan, phase_open,
 };
 use talos_dr_shared::snapshots::{SnapshotEntry, SnapshotEntryKind};
 
@@ -132,7 +133,13 @@ pub async fn choose(
     }
     let health = latest_health(cluster)?;
     let addresses = &cluster.control_plane_nodes;
-    let plan_nodes = nodes::plan_nodes(&health, incident.precheck.as_ref(), addresses);
+    let etcd_volumes = nodes::etcd_volumes(cluster.talos.as_ref(), &health, addresses).await;
+    let plan_nodes = nodes::plan_nodes(
+        &health,
+        incident.precheck.as_ref(),
+        addresses,
+        &etcd_volumes,
+    );
     let bootstrap = match bootstrap_node {
         Some(asked) => {
             let node = plan_nodes
@@ -198,11 +205,12 @@ pub async fn choose(
         .as_ref()
         .map(|f| format!("revision {}, {} keys", f.revision, f.total_keys))
         .unwrap_or_else(|| "no figures".into());
-    let event = NewEvent::new(
+    let (volume_words, guessed) = volume_notes(&plan_nodes);
+    let mut event = NewEvent::new(
         now,
         TimelineKind::Snapshot,
         format!(
-            "{} chose snapshot {} ({figures}, sha256 {}){}; bootstrap on {host} ({bootstrap}); the plan has {} steps",
+            "{} chose snapshot {} ({figures}, sha256 {}){}; bootstrap on {host} ({bootstrap}); the plan has {} steps{volume_words}",
             user.username,
             chosen.snapshot_id,
             &chosen.sha256[..chosen.sha256.len().min(12)],
@@ -216,6 +224,9 @@ pub async fn choose(
     )
     .by(&user.username)
     .step(&choose_step.step.id);
+    if guessed {
+        event = event.loud();
+    }
     let json = serde_json::to_string(&chosen)
         .map_err(|e| RecoveryError::Invalid(format!("snapshot: {e}")))?;
     service
@@ -244,4 +255,26 @@ pub async fn choose(
     service.notify(id);
     executor::advance(state, id);
     Ok(chosen)
+}
+
+/// What the timeline says about resets that do not wipe plain EPHEMERAL as the guide does, and
+/// whether any label had to be chosen without knowing where etcd's data is.
+fn volume_notes(plan_nodes: &[PlanNode]) -> (String, bool) {
+    let mut words = String::new();
+    let mut guessed = false;
+    for node in plan_nodes.iter().filter(|n| n.reachable) {
+        let volume = &node.etcd_volume;
+        if matches!(volume, EtcdDataVolume::Directory) {
+            continue;
+        }
+        guessed |= volume.is_guess();
+        words.push_str(&format!(
+            "; {} ({}): the reset wipes {}: {}",
+            node.hostname,
+            node.address,
+            volume.wipe_label(),
+            volume.wipe_reason(&node.address)
+        ));
+    }
+    (words, guessed)
 }

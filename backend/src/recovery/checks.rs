@@ -65,6 +65,9 @@ pub(super) async fn wait_healthy(
             Ok(Err(e)) => format!("{} does not answer: {e}", target.hostname),
             Err(_) => format!("{} does not answer in time", target.hostname),
         };
+        if super::auto_steps::incident_closed(state, incident).await {
+            break Err(super::auto_steps::CLOSED_WHILE_WAITING.into());
+        }
         if service.now_ms() >= deadline {
             break Err(format!(
                 "etcd did not become healthy before the deadline; last seen: {words}. Check `{}` for the restore's errors",
@@ -138,6 +141,9 @@ pub(super) async fn post_check(
                 lists.len()
             );
             show(state, incident, step, &mut last, words).await;
+        }
+        if super::auto_steps::incident_closed(state, incident).await {
+            return Err(super::auto_steps::CLOSED_WHILE_WAITING.into());
         }
         if service.now_ms() >= deadline {
             return Err(format!(

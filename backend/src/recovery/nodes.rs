@@ -1,8 +1,17 @@
 //! What the latest health poll says about one node: its hostname, etcd member, and the state an
-//! approval is given for.
+//! approval is given for; and where each node keeps etcd's data, read when the plan is made.
 
-use talos_dr_shared::recovery::{PlanNode, PreCheckReport, TargetState};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::join_all;
+use talos_dr_shared::recovery::{EtcdDataVolume, PlanNode, PreCheckReport, TargetState};
 use talos_dr_shared::{ClusterHealth, MachineType, NodeHealth};
+
+use crate::talos::TalosApi;
+
+/// How long one node may take to say where etcd's data is.
+const VOLUME_READ_WITHIN: Duration = Duration::from_secs(5);
 
 pub fn node<'a>(health: &'a ClusterHealth, address: &str) -> Option<&'a NodeHealth> {
     health.nodes.iter().find(|n| n.node == address)
@@ -55,6 +64,7 @@ pub fn plan_nodes(
     health: &ClusterHealth,
     precheck: Option<&PreCheckReport>,
     addresses: &[String],
+    etcd_volumes: &BTreeMap<String, EtcdDataVolume>,
 ) -> Vec<PlanNode> {
     addresses
         .iter()
@@ -73,10 +83,46 @@ pub fn plan_nodes(
                 reachable: live.is_some_and(|n| n.reachable),
                 member_id: member_id(health, address)
                     .or_else(|| seen.and_then(|s| s.member_id.clone())),
-                // The Talos API the console uses does not tell volume layouts apart; EPHEMERAL
-                // holds etcd's data on every default install.
-                has_etcd_volume: false,
+                etcd_volume: etcd_volumes.get(address).cloned().unwrap_or_else(|| {
+                    EtcdDataVolume::Unreadable {
+                        reason: "not read: the node did not answer when the plan was made".into(),
+                    }
+                }),
             }
         })
         .collect()
+}
+
+/// Where each node whose Talos API answers keeps etcd's data, read from all of them at once.
+/// A read that fails is kept with its reason, for the plan to say so on the node's reset.
+pub async fn etcd_volumes(
+    talos: &dyn TalosApi,
+    health: &ClusterHealth,
+    addresses: &[String],
+) -> BTreeMap<String, EtcdDataVolume> {
+    let reads = addresses
+        .iter()
+        .filter(|address| node(health, address).is_some_and(|n| n.reachable))
+        .map(|address| async move {
+            let volume =
+                match tokio::time::timeout(VOLUME_READ_WITHIN, talos.etcd_data_volume(address))
+                    .await
+                {
+                    Ok(Ok(volume)) => volume,
+                    Ok(Err(e)) => {
+                        tracing::warn!(node = %address, error = %e, "cannot read the ETCD volume");
+                        EtcdDataVolume::Unreadable {
+                            reason: format!("VolumeStatus ETCD: {e}"),
+                        }
+                    }
+                    Err(_) => EtcdDataVolume::Unreadable {
+                        reason: format!(
+                            "VolumeStatus ETCD: no answer within {}s",
+                            VOLUME_READ_WITHIN.as_secs()
+                        ),
+                    },
+                };
+            (address.clone(), volume)
+        });
+    join_all(reads).await.into_iter().collect()
 }

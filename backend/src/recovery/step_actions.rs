@@ -245,6 +245,8 @@ pub async fn run_step(
         ) && step.step.state == StepState::Approved
         {
             // The approval no longer stands: the step goes back so it can be requested again.
+            // The reason stays on the step: the page rebuilds the run form and its message with it.
+            let detail = format!("Not run: {refusal}");
             let event = NewEvent::new(
                 now,
                 TimelineKind::StepFailed,
@@ -264,7 +266,7 @@ pub async fn run_step(
                     step_id,
                     &[StepState::Approved],
                     StepState::Planned,
-                    StepChange::default(),
+                    StepChange::default().text("detail", Some(detail)),
                     &[event],
                 )
                 .await?;

@@ -15,6 +15,7 @@ use talos_api::cosi::resource::{GetOptions, GetRequest};
 use talos_api::machine::machine_service_client::MachineServiceClient;
 use talos_api::machine::{EtcdMemberListRequest, EtcdSnapshotRequest, ReadRequest};
 use talos_api::{MAX_MESSAGE_SIZE, with_node};
+use talos_dr_shared::recovery::EtcdDataVolume;
 use talos_dr_shared::{EtcdAlarm, EtcdMember, EtcdMemberStatus, EtcdService, MachineType};
 use tonic::Status;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -24,6 +25,7 @@ use super::{ByteStream, TalosApi, TalosContext, TalosEndpoint, TalosError, mappi
 mod recovery;
 mod status;
 mod upload;
+mod volume;
 
 pub(crate) use status::{classify, never_sent, timed_out};
 
@@ -267,6 +269,10 @@ impl TalosApi for TalosClient {
             })
             .await?;
         mapping::machine_config(reply.into_inner())
+    }
+
+    async fn etcd_data_volume(&self, node: &str) -> Result<EtcdDataVolume, TalosError> {
+        self.read_etcd_data_volume(node).await
     }
 
     async fn etcd_service(&self, node: &str) -> Result<Option<EtcdService>, TalosError> {

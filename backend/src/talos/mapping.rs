@@ -16,6 +16,9 @@ use talos_dr_shared::{
 use super::TalosError;
 
 pub mod recovery;
+mod volume;
+
+pub use volume::etcd_data_volume;
 
 fn empty(call: &str) -> TalosError {
     TalosError::BadReply(format!("{call} reply holds no message"))

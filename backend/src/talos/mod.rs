@@ -9,6 +9,7 @@ pub mod talosconfig;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
+use talos_dr_shared::recovery::EtcdDataVolume;
 use talos_dr_shared::{EtcdAlarm, EtcdMember, EtcdMemberStatus, EtcdService, MachineType};
 
 pub use client::{TalosClient, TalosClientError};
@@ -45,6 +46,16 @@ pub trait TalosApi: Send + Sync + 'static {
         let _ = node;
         Err(TalosError::Refused(
             "machine config reads are not supported by this client".into(),
+        ))
+    }
+    /// COSI `VolumeStatuses.block.talos.dev` `ETCD` in namespace `runtime`: where the node keeps
+    /// etcd's data (non-sensitive, so `os:reader` may read it). `Absent` when the node has no such
+    /// volume (Talos before v1.10). Never `Unreadable`: a failed read is an error, which the
+    /// caller words for the plan.
+    async fn etcd_data_volume(&self, node: &str) -> Result<EtcdDataVolume, TalosError> {
+        let _ = node;
+        Err(TalosError::Refused(
+            "volume reads are not supported by this client".into(),
         ))
     }
     /// `Read`: the raw bytes of one file on the node, as they stream.

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use talos_dr::talos::{TalosApi, TalosError};
+use talos_dr_shared::recovery::EtcdDataVolume;
 use talos_dr_shared::{
     EtcdAlarm, EtcdMember, EtcdMemberStatus, EtcdService, MachineType, ServiceHealth, ServiceState,
     format_member_id,
@@ -20,6 +21,8 @@ pub struct FakeNode {
     pub members: Result<Vec<EtcdMember>, TalosError>,
     pub status: Result<EtcdMemberStatus, TalosError>,
     pub alarms: Result<Vec<EtcdAlarm>, TalosError>,
+    /// Where the node keeps etcd's data (its VolumeStatus `ETCD`).
+    pub etcd_volume: Result<EtcdDataVolume, TalosError>,
     /// Never answer at all (a node that accepts the connection and stalls).
     pub hang: bool,
 }
@@ -83,6 +86,7 @@ impl FakeTalos {
                         errors: vec![],
                     }),
                     alarms: Ok(vec![]),
+                    etcd_volume: Ok(EtcdDataVolume::Directory),
                     hang: false,
                 };
                 (node_name(n), node)
@@ -126,6 +130,7 @@ impl FakeTalos {
             n.service = Err(down.clone());
             n.members = Err(down.clone());
             n.status = Err(down.clone());
+            n.etcd_volume = Err(down.clone());
             n.alarms = Err(down);
         });
     }
@@ -174,5 +179,8 @@ impl TalosApi for FakeTalos {
     }
     async fn etcd_alarms(&self, node: &str) -> Result<Vec<EtcdAlarm>, TalosError> {
         self.reply(node, |n| n.alarms.clone()).await
+    }
+    async fn etcd_data_volume(&self, node: &str) -> Result<EtcdDataVolume, TalosError> {
+        self.reply(node, |n| n.etcd_volume.clone()).await
     }
 }

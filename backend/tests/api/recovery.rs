@@ -1,8 +1,9 @@
 //! Staged recoveries through the API: the guard rails against the fake Talos cluster (the clock
 //! passed in, so approvals can expire), and whole recoveries against the emulator with real etcd
-//! (127.0.70.x to 127.0.79.x).
+//! (127.0.70.x to 127.0.79.x; the ETCD volume layouts 127.0.111.x to 127.0.112.x).
 
 mod emulated_flow;
+mod etcd_volumes;
 mod guard_rails;
 mod notifying;
 mod planning;

@@ -142,6 +142,28 @@ impl IncidentWatch {
     pub fn id(&self) -> String {
         self.id.get_value()
     }
+
+    /// An action's answer: shown at once unless the stream already delivered a newer view. The
+    /// console may run the next step before the answer arrives (marking a step done starts the
+    /// wait after it), and a step that then only waits sends no further update for a while: an
+    /// older answer laid over it would show the next step as not started.
+    pub fn offer(&self, view: IncidentView) {
+        let newer = self
+            .view
+            .try_with_untracked(|current| is_not_older(&view, current.as_ref()))
+            .unwrap_or(false);
+        if newer {
+            self.view.try_set(Some(view));
+        }
+    }
+}
+
+/// Every action and every step transition writes a timeline line, so the newest line orders
+/// two views of an incident (progress and "what is happening now" texts write none; the stream
+/// brings those).
+pub fn is_not_older(candidate: &IncidentView, current: Option<&IncidentView>) -> bool {
+    let newest = |v: &IncidentView| v.timeline.iter().map(|e| e.id).max();
+    current.is_none_or(|c| newest(candidate) >= newest(c))
 }
 
 /// One button's call in flight and its outcome, shown next to it.
@@ -182,7 +204,7 @@ impl Action {
             match outcome {
                 Ok(view) => {
                     if let Some(view) = view {
-                        watch.view.try_set(Some(view));
+                        watch.offer(view);
                     }
                     on_ok();
                 }

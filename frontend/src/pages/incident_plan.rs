@@ -161,14 +161,19 @@ fn StepFacts(step: RecoveryStep, now: RwSignal<i64>) -> impl IntoView {
     let detail = step.detail.clone().map(|d| {
         let tone = match step.state {
             StepState::Failed | StepState::Uncertain => "tone-bad",
+            // Back to planned after a request: why it went back (denied, approval void).
+            StepState::Planned if step.request.is_some() => "tone-warn",
             _ => "",
         };
         view! { <p class=format!("step-detail {tone}") data-testid="step-detail">{d}</p> }
     });
+    // A planned step that was asked for before went back (denied, or its approval no longer
+    // stood when run): that round is history, and its approvals must not read as valid.
+    let past_round = step.state == StepState::Planned;
     let request = step.request.clone().map(|r| {
         view! {
-            <p class="step-request" data-testid="step-request-info">
-                "Requested by "<strong>{r.by}</strong>" at "{utc_datetime(r.at_ms)}": "{r.reason}
+            <p class="step-request" class:past-round=past_round data-testid="step-request-info">
+                {if past_round { "Last requested by " } else { "Requested by " }}<strong>{r.by}</strong>" at "{utc_datetime(r.at_ms)}": "{r.reason}
             </p>
         }
     });
@@ -178,6 +183,15 @@ fn StepFacts(step: RecoveryStep, now: RwSignal<i64>) -> impl IntoView {
             .iter()
             .map(|a| {
                 let expired = a.expires_at_ms <= now.get_untracked();
+                let standing = if past_round && a.decision == Decision::Deny {
+                    String::new()
+                } else if past_round {
+                    " · no longer stands: request the step again".to_string()
+                } else if expired {
+                    " · expired".to_string()
+                } else {
+                    format!(" · valid until {} UTC", utc_time(a.expires_at_ms))
+                };
                 let word = match (a.decision, a.break_glass) {
                     (Decision::Approve, true) => "BREAK-GLASS self-approval",
                     (Decision::Approve, false) => "approved",
@@ -188,10 +202,10 @@ fn StepFacts(step: RecoveryStep, now: RwSignal<i64>) -> impl IntoView {
                     _ => "tone-good",
                 };
                 view! {
-                    <li class=format!("{tone}{}", if a.break_glass { " loud" } else { "" }) data-testid="step-approval"
-                        data-break-glass=a.break_glass.to_string()>
+                    <li class=format!("{tone}{}{}", if a.break_glass { " loud" } else { "" }, if past_round { " past-round" } else { "" })
+                        data-testid="step-approval" data-break-glass=a.break_glass.to_string() data-past-round=past_round.to_string()>
                         <strong>{word}</strong>" by "<strong>{a.by.clone()}</strong>" at "{utc_time(a.at_ms)}
-                        <span class="muted">{if expired { " · expired".to_string() } else { format!(" · valid until {} UTC", utc_time(a.expires_at_ms)) }}</span>
+                        <span class="muted">{standing}</span>
                         {a.reason.clone().map(|r| view! { <span>": "{r}</span> })}
                     </li>
                 }

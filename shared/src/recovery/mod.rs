@@ -10,6 +10,7 @@ mod plan;
 mod rules;
 #[cfg(test)]
 mod tests;
+mod volume;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,7 @@ pub use rules::{
     ApprovalStanding, Refusal, approval_standing, check_approval, check_request, check_run,
     describe, phase_open, precheck_needs_override,
 };
+pub use volume::{EPHEMERAL_LABEL, ETCD_LABEL, EtcdDataVolume};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,7 +150,8 @@ pub enum StepKind {
     StageControlplaneConfig,
     /// `Reboot` of a node whose config was staged, so the new machine type takes effect.
     RebootNode,
-    /// `Reset` graceful=false, reboot, wipe EPHEMERAL (or ETCD): removes etcd's data dir.
+    /// `Reset` graceful=false, reboot, wipe EPHEMERAL, or ETCD where etcd's data has a partition
+    /// of its own: removes etcd's data dir.
     ResetNode,
     /// A replaced node is re-created from its machine-config backup, by a person, outside.
     RecreateNode,
@@ -328,6 +331,10 @@ pub struct StepParams {
     pub snapshot_sha256: Option<String>,
     #[serde(default)]
     pub skip_hash_check: bool,
+    /// For a reset: where the node said etcd keeps its data when the plan was made, which is
+    /// why `wipe_labels` is what it is (see [`EtcdDataVolume::wipe_reason`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd_data_volume: Option<EtcdDataVolume>,
 }
 
 /// The state of a step's target the approvers saw: an approval given for one state is void once

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{ChosenSnapshot, StepKind, StepParams, StepTarget};
+use super::{ChosenSnapshot, EtcdDataVolume, StepKind, StepParams, StepTarget};
 use crate::health::MachineType;
 
 /// What the plan needs to know about one control-plane node.
@@ -16,8 +16,8 @@ pub struct PlanNode {
     /// must be re-created from its machine-config backup.
     pub reachable: bool,
     pub member_id: Option<String>,
-    /// The node keeps etcd's data on its own ETCD volume: reset wipes that, not EPHEMERAL.
-    pub has_etcd_volume: bool,
+    /// Where the node keeps etcd's data, which decides the volume its reset wipes.
+    pub etcd_volume: EtcdDataVolume,
 }
 
 /// A step before it is stored: what, where, with which parameters, and the talosctl equivalent.
@@ -64,13 +64,9 @@ pub fn build_plan(
     }
     for node in nodes {
         if node.reachable {
-            let label = if node.has_etcd_volume {
-                "ETCD"
-            } else {
-                "EPHEMERAL"
-            };
             let params = StepParams {
-                wipe_labels: vec![label.to_string()],
+                wipe_labels: vec![node.etcd_volume.wipe_label().to_string()],
+                etcd_data_volume: Some(node.etcd_volume.clone()),
                 ..StepParams::default()
             };
             steps.push(on(node, StepKind::ResetNode, params));
@@ -135,10 +131,20 @@ pub fn talosctl_for(kind: StepKind, addresses: &[&str], params: &StepParams) -> 
             format!("talosctl -n {n} edit mc --mode=staged  # set machine.type: controlplane")
         }
         StepKind::RebootNode => format!("talosctl -n {n} reboot"),
-        StepKind::ResetNode => format!(
-            "talosctl -n {n} reset --graceful=false --reboot --system-labels-to-wipe={}",
-            params.wipe_labels.join(",")
-        ),
+        StepKind::ResetNode => {
+            let command = format!(
+                "talosctl -n {n} reset --graceful=false --reboot --system-labels-to-wipe={}",
+                params.wipe_labels.join(",")
+            );
+            // Whoever runs it by hand needs the same warning as the approver when the label
+            // could not be chosen from what the node said.
+            match &params.etcd_data_volume {
+                Some(volume @ (EtcdDataVolume::Absent | EtcdDataVolume::Unreadable { .. })) => {
+                    format!("{command}  # {}", volume.wipe_reason(&n))
+                }
+                _ => command,
+            }
+        }
         StepKind::RecreateNode => format!(
             "talosctl apply-config --insecure -n {n} --file <machine-config backup>.yaml"
         ),

@@ -1,6 +1,8 @@
 use super::*;
 use crate::access::Role;
 
+mod etcd_volume;
+
 fn node(address: &str, hostname: &str, machine_type: MachineType, reachable: bool) -> PlanNode {
     PlanNode {
         address: address.into(),
@@ -8,7 +10,7 @@ fn node(address: &str, hostname: &str, machine_type: MachineType, reachable: boo
         machine_type,
         reachable,
         member_id: Some(format!("{:016x}", address.len())),
-        has_etcd_volume: false,
+        etcd_volume: EtcdDataVolume::Directory,
     }
 }
 
@@ -113,12 +115,18 @@ fn plan_converts_init_nodes_resets_reachable_ones_and_recreates_the_others() {
 #[test]
 fn a_raw_copy_bootstraps_with_skip_hash_check_and_an_etcd_volume_is_wiped_instead_of_ephemeral() {
     let mut n = node("10.0.0.2", "cp-1", MachineType::Controlplane, true);
-    n.has_etcd_volume = true;
+    n.etcd_volume = EtcdDataVolume::Partition { location: None };
     let plan = build_plan(&[n], &snapshot(true), "10.0.0.2");
-    let bootstrap = plan.iter().find(|s| s.kind == StepKind::Bootstrap).unwrap();
+    let bootstrap = plan
+        .iter()
+        .find(|s| s.kind == StepKind::Bootstrap)
+        .expect("a bootstrap step");
     assert!(bootstrap.params.skip_hash_check);
     assert!(bootstrap.talosctl.ends_with("--recover-skip-hash-check"));
-    let reset = plan.iter().find(|s| s.kind == StepKind::ResetNode).unwrap();
+    let reset = plan
+        .iter()
+        .find(|s| s.kind == StepKind::ResetNode)
+        .expect("a reset step");
     assert_eq!(reset.params.wipe_labels, vec!["ETCD".to_string()]);
 }
 
@@ -129,7 +137,7 @@ fn a_step_is_requested_only_after_earlier_phases_by_an_operator_with_a_reason() 
     let reset = steps
         .iter()
         .position(|s| s.kind == StepKind::ResetNode)
-        .unwrap();
+        .expect("a reset step");
     assert!(matches!(
         check_request(&steps, &steps[reset], &[Role::Operator], "etcd broken"),
         Err(Refusal::EarlierStepOpen { .. })
@@ -162,7 +170,7 @@ fn requested_reset() -> (Vec<RecoveryStep>, usize) {
     let reset = steps
         .iter()
         .position(|s| s.kind == StepKind::ResetNode)
-        .unwrap();
+        .expect("a reset step");
     steps[reset].state = StepState::Requested;
     steps[reset].request = Some(StepRequest {
         by: "op".into(),

@@ -50,6 +50,8 @@ pub struct EmulatorOptions {
     /// Make the first node an `init` node instead of `controlplane`.
     pub init_node: bool,
     pub etcd_volume: EtcdVolume,
+    /// Nodes whose etcd data lives elsewhere than `etcd_volume` says, by hostname (`cp-2`).
+    pub etcd_volume_on: BTreeMap<String, EtcdVolume>,
     /// Keys written into etcd after formation, so snapshots have content.
     pub seed_keys: usize,
     /// Control interface port on 127.0.0.1; 0 picks a free one.
@@ -69,6 +71,7 @@ impl EmulatorOptions {
             state_dir: state_dir.into(),
             init_node: false,
             etcd_volume: EtcdVolume::Directory,
+            etcd_volume_on: BTreeMap::new(),
             seed_keys: 0,
             control_port: 0,
             etcd_quota_bytes: None,
@@ -143,6 +146,7 @@ impl Emulator {
             state_dir: opts.state_dir.clone(),
             init_node: opts.init_node,
             etcd_volume: opts.etcd_volume,
+            etcd_volume_on: opts.etcd_volume_on.clone(),
             seed_keys: opts.seed_keys,
             etcd_quota_bytes: opts.etcd_quota_bytes,
         };

@@ -63,9 +63,14 @@ struct UpArgs {
     /// Make the first node an `init` node, which the recovery procedure must convert first.
     #[arg(long)]
     init_node: bool,
-    /// Whether etcd data sits in a directory on EPHEMERAL or on its own ETCD partition.
+    /// Whether etcd data sits in a directory on EPHEMERAL, on its own ETCD partition, or in no
+    /// ETCD volume at all (Talos before v1.10).
     #[arg(long, value_enum, default_value_t = VolumeArg::Directory)]
     etcd_volume: VolumeArg,
+    /// A node whose etcd data lives elsewhere than --etcd-volume says, e.g. `cp-2=partition`;
+    /// repeat for more nodes.
+    #[arg(long, value_name = "HOSTNAME=VOLUME", value_parser = parse_volume_on)]
+    etcd_volume_on: Vec<(String, EtcdVolume)>,
     /// Keys written into etcd once the cluster is formed.
     #[arg(long, default_value_t = 3000)]
     seed_keys: usize,
@@ -81,6 +86,7 @@ struct UpArgs {
 enum VolumeArg {
     Directory,
     Partition,
+    Absent,
 }
 
 impl From<VolumeArg> for EtcdVolume {
@@ -88,8 +94,19 @@ impl From<VolumeArg> for EtcdVolume {
         match value {
             VolumeArg::Directory => EtcdVolume::Directory,
             VolumeArg::Partition => EtcdVolume::Partition,
+            VolumeArg::Absent => EtcdVolume::Absent,
         }
     }
+}
+
+fn parse_volume_on(text: &str) -> Result<(String, EtcdVolume), String> {
+    let (hostname, volume) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?}: expected HOSTNAME=VOLUME, e.g. cp-2=partition"))?;
+    let volume = VolumeArg::from_str(volume, true).map_err(|_| {
+        format!("{text:?}: volume {volume:?} is not one of directory, partition, absent")
+    })?;
+    Ok((hostname.to_string(), volume.into()))
 }
 
 #[tokio::main]
@@ -116,6 +133,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         state_dir: args.state_dir.clone(),
         init_node: args.init_node,
         etcd_volume: args.etcd_volume.into(),
+        etcd_volume_on: args.etcd_volume_on.into_iter().collect(),
         seed_keys: args.seed_keys,
         control_port: args.control_port,
         etcd_quota_bytes: args.etcd_quota_bytes,

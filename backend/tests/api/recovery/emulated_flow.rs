@@ -2,6 +2,7 @@
 //! and an approver: data, a snapshot, more data, etcd broken, then every step of the plan until
 //! the post-checks resolve the incident. These tests use 127.0.70.x to 127.0.79.x.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use talos_dr_shared::recovery::{
 };
 use talos_dr_shared::snapshots::SnapshotResponse;
 use talos_dr_shared::{ClusterHealth, MemberState};
-use talos_emulator::{Emulator, EmulatorOptions, RecoveryCall, Role as TalosRole};
+use talos_emulator::{Emulator, EmulatorOptions, EtcdVolume, RecoveryCall, Role as TalosRole};
 
 use super::{get_view, post, team, wait_view};
 use crate::helpers::{TestApp, spawn_app_configured};
@@ -24,10 +25,12 @@ const SLOW: Duration = Duration::from_secs(240);
 const KEPT: &str = "/registry/configmaps/default/before-the-snapshot";
 const LOST: &str = "/registry/configmaps/default/after-the-snapshot";
 
-struct Options {
-    nodes: usize,
-    init_node: bool,
-    raw_copy: bool,
+pub(super) struct Options {
+    pub nodes: usize,
+    pub init_node: bool,
+    pub raw_copy: bool,
+    /// Nodes (by hostname) whose etcd data is not a directory on EPHEMERAL.
+    pub etcd_volume_on: BTreeMap<String, EtcdVolume>,
 }
 
 fn etcdctl(endpoint: Ipv4Addr, args: &[&str]) -> String {
@@ -72,12 +75,13 @@ async fn wait_health(app: &TestApp, what: &str, pred: impl Fn(&ClusterHealth) ->
     }
 }
 
-async fn recover(base: Ipv4Addr, options: Options) {
+pub(super) async fn recover(base: Ipv4Addr, options: Options) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut emulator_options =
         EmulatorOptions::new(options.nodes, base, dir.path().join("cluster"));
     emulator_options.seed_keys = 20;
     emulator_options.init_node = options.init_node;
+    emulator_options.etcd_volume_on = options.etcd_volume_on.clone();
     let emulator = Emulator::start(emulator_options)
         .await
         .expect("the emulated cluster starts");
@@ -194,6 +198,7 @@ async fn recover(base: Ipv4Addr, options: Options) {
         .find(|s| s.kind == StepKind::Bootstrap)
         .expect("a bootstrap step");
     assert_eq!(boot_step.params.skip_hash_check, options.raw_copy);
+    super::etcd_volumes::assert_resets_wipe_etcd_data(&plan, &options.etcd_volume_on);
     assert_eq!(
         plan.steps
             .iter()
@@ -346,6 +351,7 @@ async fn three_nodes_recover_from_a_snapshot_with_an_operator_and_an_approver() 
             nodes: 3,
             init_node: false,
             raw_copy: false,
+            etcd_volume_on: BTreeMap::new(),
         },
     )
     .await;
@@ -359,6 +365,7 @@ async fn a_raw_copy_restores_with_skip_hash_check_after_an_init_node_is_converte
             nodes: 3,
             init_node: true,
             raw_copy: true,
+            etcd_volume_on: BTreeMap::new(),
         },
     )
     .await;
@@ -372,6 +379,7 @@ async fn a_single_node_cluster_recovers_the_same_way() {
             nodes: 1,
             init_node: false,
             raw_copy: false,
+            etcd_volume_on: BTreeMap::new(),
         },
     )
     .await;

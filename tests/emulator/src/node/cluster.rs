@@ -1,5 +1,6 @@
 //! Forming a cluster of emulated nodes: volumes, configs, a healthy etcd and Kubernetes-like data.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -13,11 +14,16 @@ use super::machine_config::{self, MachineType};
 use super::volumes::dir_is_empty;
 use super::{Directory, Node, NodeSetup};
 
-/// Where `/var/lib/etcd` lives: a folder on EPHEMERAL (the default) or an ETCD partition of its own.
+/// Where `/var/lib/etcd` lives, as the node's `VolumeStatuses.block.talos.dev` `ETCD` tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EtcdVolume {
+    /// Volume ETCD of type directory on EPHEMERAL: the default since Talos v1.10.
     Directory,
+    /// Volume ETCD of type partition (a VolumeConfig gave it one): wiping EPHEMERAL leaves it.
     Partition,
+    /// No ETCD volume, as before Talos v1.10: etcd's data is a plain folder on EPHEMERAL, the
+    /// VolumeStatus `ETCD` does not exist and Reset refuses the label.
+    Absent,
 }
 
 #[derive(Debug, Clone)]
@@ -31,6 +37,8 @@ pub struct ClusterSpec {
     /// Give the first control-plane node machine type `init`.
     pub init_node: bool,
     pub etcd_volume: EtcdVolume,
+    /// Nodes whose etcd data lives elsewhere than `etcd_volume` says, by hostname (`cp-2`).
+    pub etcd_volume_on: BTreeMap<String, EtcdVolume>,
     /// Kubernetes-like keys written once the cluster is healthy.
     pub seed_keys: usize,
     /// etcd's `--quota-backend-bytes`; `None` keeps etcd's default.
@@ -70,36 +78,43 @@ pub async fn start_cluster(spec: &ClusterSpec) -> Result<Vec<Node>, NodeError> {
             spec.base_ip
         )));
     }
+    let hostnames: Vec<String> = (0..total).map(|i| hostname_of(i, spec.nodes)).collect();
+    if let Some(unknown) = spec.etcd_volume_on.keys().find(|h| !hostnames.contains(h)) {
+        return Err(NodeError::InvalidSpec(format!(
+            "field etcd_volume_on names {unknown:?}, which is not a node (nodes are {})",
+            hostnames.join(", ")
+        )));
+    }
     let directory: Directory = Arc::new(Mutex::new(Vec::new()));
     let endpoint_ip = spec.base_ip;
     let mut nodes = Vec::with_capacity(total);
     let mut initial_cluster = Vec::new();
     for i in 0..total {
         let ip = Ipv4Addr::from(u32::from(spec.base_ip) + i as u32);
-        let (hostname, machine_type) = if i < spec.nodes {
-            let t = if i == 0 && spec.init_node {
-                MachineType::Init
-            } else {
-                MachineType::ControlPlane
-            };
-            (format!("cp-{}", i + 1), t)
+        let hostname = hostname_of(i, spec.nodes);
+        let machine_type = if i >= spec.nodes {
+            MachineType::Worker
+        } else if i == 0 && spec.init_node {
+            MachineType::Init
         } else {
-            (
-                format!("worker-{}", i - spec.nodes + 1),
-                MachineType::Worker,
-            )
+            MachineType::ControlPlane
         };
         if machine_type.is_control_plane() {
             initial_cluster.push(format!("{hostname}={}", format_args!("http://{ip}:2380")));
         }
         let root = spec.state_dir.join("nodes").join(&hostname);
+        let etcd_volume = spec
+            .etcd_volume_on
+            .get(&hostname)
+            .copied()
+            .unwrap_or(spec.etcd_volume);
         let config =
             machine_config::generate(machine_type, &hostname, ip, CLUSTER_NAME, endpoint_ip);
         nodes.push(Node::create(NodeSetup {
             ip,
             hostname,
             root,
-            etcd_volume: spec.etcd_volume,
+            etcd_volume,
             config,
             directory: directory.clone(),
             etcd_quota_bytes: spec.etcd_quota_bytes,
@@ -132,6 +147,15 @@ pub async fn start_cluster(spec: &ClusterSpec) -> Result<Vec<Node>, NodeError> {
         }
     }
     Ok(nodes)
+}
+
+/// Control-plane nodes are `cp-1`, `cp-2`, ...; workers after them `worker-1`, ...
+fn hostname_of(index: usize, control_plane: usize) -> String {
+    if index < control_plane {
+        format!("cp-{}", index + 1)
+    } else {
+        format!("worker-{}", index - control_plane + 1)
+    }
 }
 
 /// Polls the node's etcd service health (as ServiceList shows it) until it is healthy.

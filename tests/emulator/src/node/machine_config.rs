@@ -120,7 +120,12 @@ pub const MACHINE_CONFIG_TYPE: &str = "MachineConfigs.config.talos.dev";
 pub const META_NAMESPACE: &str = "meta";
 pub const RESOURCE_DEFINITION_TYPE: &str = "ResourceDefinitions.meta.cosi.dev";
 
-fn metadata(namespace: &str, resource_type: &str, id: &str, version: u64) -> cosi::Metadata {
+pub(super) fn metadata(
+    namespace: &str,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+) -> cosi::Metadata {
     let now = super::clock::timestamp(std::time::SystemTime::now());
     cosi::Metadata {
         namespace: namespace.to_string(),
@@ -177,52 +182,61 @@ pub fn machine_config_resource(id: &str, raw: &[u8], version: u64) -> cosi::Reso
 
 /// Resource definitions so `talosctl get machinetype` / `get mc` can resolve their aliases.
 pub fn resource_definitions() -> Vec<cosi::Resource> {
-    use talos_api::cosi::resource::meta::ResourceDefinitionSpec;
-    let definition = |resource_type: &str, display: &str, aliases: &[&str], sensitive: bool| {
-        let lower = resource_type.to_lowercase();
-        let plural = display.to_lowercase() + "s";
-        let mut all_aliases: Vec<String> = aliases.iter().map(|a| a.to_string()).collect();
-        all_aliases.extend([
-            plural.clone(),
-            format!("{plural}.config"),
-            format!("{plural}.config.talos"),
-        ]);
-        let spec = ResourceDefinitionSpec {
-            resource_type: resource_type.to_string(),
-            display_type: display.to_string(),
-            default_namespace: CONFIG_NAMESPACE.to_string(),
-            aliases: aliases.iter().map(|a| a.to_string()).collect(),
-            all_aliases,
-            print_columns: Vec::new(),
-            sensitivity: i32::from(sensitive),
-        };
-        cosi::Resource {
-            metadata: Some(metadata(
-                META_NAMESPACE,
-                RESOURCE_DEFINITION_TYPE,
-                &lower,
-                1,
-            )),
-            spec: Some(cosi::Spec {
-                proto_spec: spec.encode_to_vec(),
-                yaml_spec: format!("type: {resource_type}\ndisplayType: {display}\n"),
-            }),
-        }
-    };
     vec![
         definition(
             MACHINE_CONFIG_TYPE,
             "MachineConfig",
             &["machineconfig", "mc", "mcs"],
+            CONFIG_NAMESPACE,
             true,
         ),
         definition(
             MACHINE_TYPE_TYPE,
             "MachineType",
             &["machinetype", "mt", "mts"],
+            CONFIG_NAMESPACE,
             false,
         ),
     ]
+}
+
+/// One `ResourceDefinitions.meta.cosi.dev` entry; the all-aliases add the plural forms the cosi
+/// runtime derives from the type (`machinetypes`, `machinetypes.config`, ...).
+pub(super) fn definition(
+    resource_type: &str,
+    display: &str,
+    aliases: &[&str],
+    default_namespace: &str,
+    sensitive: bool,
+) -> cosi::Resource {
+    use talos_api::cosi::resource::meta::ResourceDefinitionSpec;
+    let lower = resource_type.to_lowercase();
+    let parts: Vec<&str> = lower.split('.').collect();
+    let mut all_aliases: Vec<String> = aliases.iter().map(|a| a.to_string()).collect();
+    for n in 1..parts.len().min(4) {
+        all_aliases.push(parts[..n].join("."));
+    }
+    let spec = ResourceDefinitionSpec {
+        resource_type: resource_type.to_string(),
+        display_type: display.to_string(),
+        default_namespace: default_namespace.to_string(),
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        all_aliases,
+        print_columns: Vec::new(),
+        sensitivity: i32::from(sensitive),
+    };
+    cosi::Resource {
+        metadata: Some(metadata(
+            META_NAMESPACE,
+            RESOURCE_DEFINITION_TYPE,
+            &lower,
+            1,
+        )),
+        spec: Some(cosi::Spec {
+            proto_spec: spec.encode_to_vec(),
+            yaml_spec: format!("type: {resource_type}\ndisplayType: {display}\n"),
+        }),
+    }
 }
 
 #[cfg(test)]

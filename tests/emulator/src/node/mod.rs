@@ -5,6 +5,7 @@
 //! node itself and its boot/stop lifecycle; `fault_hooks` has the fault injection and `calls` the
 //! per-node call counters and holds.
 
+mod block;
 mod calls;
 mod clock;
 pub mod cluster;

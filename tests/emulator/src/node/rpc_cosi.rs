@@ -1,9 +1,10 @@
-//! The read-only COSI State API: MachineType, MachineConfig and the resource definitions
-//! `talosctl get` resolves aliases with.
+//! The read-only COSI State API: MachineType, MachineConfig, the volume statuses and the
+//! resource definitions `talosctl get` resolves aliases with.
 
 use talos_api::cosi::resource as cosi;
 use tonic::Status;
 
+use super::block;
 use super::machine_config as mc;
 use super::{Node, RpcStream, lock};
 
@@ -66,12 +67,18 @@ impl Node {
                 }
                 Ok(items)
             }
+            block::VOLUME_STATUS_TYPE if namespace == block::RUNTIME_NAMESPACE => {
+                Ok(block::volume_statuses(&self.inner.volumes))
+            }
             mc::RESOURCE_DEFINITION_TYPE if namespace == mc::META_NAMESPACE => {
-                Ok(mc::resource_definitions())
+                let mut definitions = mc::resource_definitions();
+                definitions.push(block::resource_definition());
+                Ok(definitions)
             }
-            mc::MACHINE_TYPE_TYPE | mc::MACHINE_CONFIG_TYPE | mc::RESOURCE_DEFINITION_TYPE => {
-                Ok(Vec::new())
-            }
+            mc::MACHINE_TYPE_TYPE
+            | mc::MACHINE_CONFIG_TYPE
+            | mc::RESOURCE_DEFINITION_TYPE
+            | block::VOLUME_STATUS_TYPE => Ok(Vec::new()),
             other => Err(Status::permission_denied(format!(
                 "resource type {other:?} is not supported"
             ))),

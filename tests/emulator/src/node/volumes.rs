@@ -10,6 +10,18 @@ pub const ETCD_SNAPSHOT_PATH: &str = "/var/lib/etcd.snapshot";
 pub const BOOT_ID_PATH: &str = "/proc/sys/kernel/random/boot_id";
 pub const CONFIG_PATH: &str = "/system/state/config.yaml";
 
+/// The system disk's partitions and their devices, in Talos' layout (the BIOS partition, which
+/// has no volume status, left out).
+pub const SYSTEM_PARTITIONS: [(&str, &str); 5] = [
+    ("EFI", "/dev/sda1"),
+    ("BOOT", "/dev/sda3"),
+    ("META", "/dev/sda4"),
+    ("STATE", "/dev/sda5"),
+    ("EPHEMERAL", "/dev/sda6"),
+];
+/// Where a dedicated ETCD partition sits: on a second disk, as a VolumeConfig selecting it makes.
+pub const ETCD_PARTITION_DEVICE: &str = "/dev/sdb1";
+
 #[derive(Debug, Clone)]
 pub struct NodeVolumes {
     pub root: PathBuf,
@@ -32,7 +44,7 @@ impl NodeVolumes {
     /// The ETCD volume: a directory on EPHEMERAL by default, a partition of its own when configured so.
     pub fn etcd_data(&self) -> PathBuf {
         match self.etcd_volume {
-            EtcdVolume::Directory => self.ephemeral().join("lib/etcd"),
+            EtcdVolume::Directory | EtcdVolume::Absent => self.ephemeral().join("lib/etcd"),
             EtcdVolume::Partition => self.root.join("ETCD"),
         }
     }
@@ -50,12 +62,12 @@ impl NodeVolumes {
         self.root.join("etcd.log")
     }
 
-    /// The volume labels this node has, as Reset validates them.
+    /// The volume labels this node has, as Reset validates them (its VolumeStatuses).
     pub fn has_label(&self, label: &str) -> bool {
-        matches!(
-            label,
-            "STATE" | "EPHEMERAL" | "META" | "EFI" | "BOOT" | "ETCD"
-        )
+        match label {
+            "ETCD" => self.etcd_volume != EtcdVolume::Absent,
+            other => SYSTEM_PARTITIONS.iter().any(|(l, _)| *l == other),
+        }
     }
 
     /// Maps a Talos absolute path to the host; `None` for paths outside the emulated volumes.

@@ -35,6 +35,7 @@ impl TestCluster {
             state_dir: dir.path().to_path_buf(),
             init_node,
             etcd_volume,
+            etcd_volume_on: Default::default(),
             seed_keys,
             etcd_quota_bytes: None,
         };

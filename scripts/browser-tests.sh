@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/stack.sh
-trap stop_stack EXIT
+source scripts/lib/postgres.sh
+trap 'stop_stack; stop_postgres' EXIT
 
 OUT="$PWD/test-output"
 STATE="$OUT/browser-cluster"
@@ -62,5 +63,27 @@ start_console "$SINGLE_LISTEN" "$SINGLE_STATE/talosconfig" emulated-admin \
 export SINGLE_URL="http://$SINGLE_LISTEN"
 SINGLE_OPERATOR_PASSWORD="$(login_password "$SINGLE_STATE/logins.txt" recovery-operator)"
 export SINGLE_OPERATOR_PASSWORD
+
+# Two console replicas on one PostgreSQL database, one emulated cluster (127.0.85.x). The test
+# command's PostgreSQL server is used when it runs one; otherwise this script starts its own.
+if [ -z "${TALOS_DR_TEST_DATABASE_URL:-}" ]; then
+  start_postgres 127.0.110.2 55432
+fi
+REPLICA_DB="tdr_browser_$$"
+psql -q "$TALOS_DR_TEST_DATABASE_URL" -c "CREATE DATABASE $REPLICA_DB"
+REPLICA_DATABASE_URL="${TALOS_DR_TEST_DATABASE_URL%/*}/$REPLICA_DB"
+REPLICA_STATE="$OUT/browser-replica-cluster"
+start_emulator "$REPLICA_STATE" 127.0.85.3 3
+DATABASE_URL="$REPLICA_DATABASE_URL" create_users "$REPLICA_STATE/console-a-data" "$REPLICA_STATE/logins.txt" \
+  replica-operator:viewer,operator replica-approver:viewer,approver
+DATABASE_URL="$REPLICA_DATABASE_URL" start_console 127.0.85.1:8480 "$REPLICA_STATE/talosconfig" emulated-admin \
+  "$OUT/console-replica-a.log" "$REPLICA_STATE/console-a-data"
+DATABASE_URL="$REPLICA_DATABASE_URL" start_console 127.0.85.2:8480 "$REPLICA_STATE/talosconfig" emulated-admin \
+  "$OUT/console-replica-b.log" "$REPLICA_STATE/console-b-data"
+export REPLICA_A_URL="http://127.0.85.1:8480" REPLICA_B_URL="http://127.0.85.2:8480"
+export REPLICA_OPERATOR=replica-operator REPLICA_APPROVER=replica-approver
+REPLICA_OPERATOR_PASSWORD="$(login_password "$REPLICA_STATE/logins.txt" replica-operator)"
+REPLICA_APPROVER_PASSWORD="$(login_password "$REPLICA_STATE/logins.txt" replica-approver)"
+export REPLICA_OPERATOR_PASSWORD REPLICA_APPROVER_PASSWORD
 
 node --test --test-concurrency=1 "${@:-tests/browser/}"

@@ -5,7 +5,7 @@
 mod emulated_flow;
 mod guard_rails;
 mod notifying;
-mod planning;
+pub mod planning;
 mod restart;
 mod watching;
 

@@ -23,3 +23,7 @@ CREATE TABLE incident_watchers (
     seen_at_ms     BIGINT NOT NULL,
     PRIMARY KEY (incident_id, instance, username)
 );
+
+-- Every replica notices the same incident change; the key keeps one notification of it.
+ALTER TABLE notification_outbox ADD COLUMN dedupe_key TEXT;
+CREATE UNIQUE INDEX notification_outbox_once ON notification_outbox (dedupe_key);

@@ -102,7 +102,7 @@ impl NotifyStore {
     }
 
     /// Queues `n` when its cluster has a receiver; returns the outbox id, or `None` when no
-    /// one is listening.
+    /// one is listening or another console replica queued the same notification already.
     pub async fn enqueue(
         &self,
         n: &Notification,
@@ -110,8 +110,9 @@ impl NotifyStore {
     ) -> Result<Option<i64>, NotifyStoreError> {
         let body = serde_json::to_string(n).unwrap_or_default();
         let row = sqlx::query(
-            "INSERT INTO notification_outbox (cluster, kind, title, body_json, created_at_ms, next_attempt_at_ms) \
-             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM webhooks WHERE cluster = $7) \
+            "INSERT INTO notification_outbox (cluster, kind, title, body_json, created_at_ms, next_attempt_at_ms, dedupe_key) \
+             SELECT $1, $2, $3, $4, $5, $6, $8 WHERE EXISTS (SELECT 1 FROM webhooks WHERE cluster = $7) \
+             ON CONFLICT (dedupe_key) DO NOTHING \
              RETURNING id",
         )
         .bind(&n.cluster)
@@ -121,6 +122,7 @@ impl NotifyStore {
         .bind(now_ms)
         .bind(now_ms)
         .bind(&n.cluster)
+        .bind(&n.once_key)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.get("id")))

@@ -170,6 +170,17 @@ async fn an_incident_is_live_on_both_replicas_and_each_step_runs_once() {
         clock,
         team: team_a,
     };
+    // One webhook for the cluster: both replicas notice every change, the team is told once.
+    let rx = crate::notify::receiver(0).await;
+    let hook = rig
+        .app
+        .tester()
+        .send(Method::PUT, "/api/clusters/prod/webhook")
+        .json(&json!({"url": rx.url, "format": "generic"}))
+        .send()
+        .await
+        .expect("webhook set");
+    assert_eq!(hook.status(), 200);
     let view = planned_incident(&rig).await;
     let id = view.incident.id.clone();
     let operator_b = b.sign_in("olivia", TEST_PASSWORD).await;

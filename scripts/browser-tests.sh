@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/stack.sh
-trap stop_stack EXIT
+source scripts/lib/postgres.sh
+trap 'stop_stack; stop_postgres' EXIT
 
 OUT="$PWD/test-output"
 STATE="$OUT/browser-cluster"
@@ -75,32 +76,13 @@ runs() {
 }
 TEST_ARGS=("$@")
 
-# start_emulator_with STATE BASE_IP NODES ARG...: start_emulator with extra emulator arguments.
-start_emulator_with() {
-  local state="$1" base_ip="$2" nodes="$3"; shift 3
-  rm -rf "$state"; mkdir -p "$state"
-  "$BIN_DIR"/talos-emulator up --nodes "$nodes" --state-dir "$state" --base-ip "$base_ip" "$@" \
-    >"$state/emulator.log" 2>&1 &
-  STACK_PIDS+=($!)
-  local i
-  for i in $(seq 1 240); do
-    [ -f "$state/ready" ] && return 0
-    if ! kill -0 "${STACK_PIDS[-1]}" 2>/dev/null; then
-      echo "the emulator exited; its log:" >&2; cat "$state/emulator.log" >&2; return 1
-    fi
-    sleep 0.5
-  done
-  echo "the emulator did not become ready in 120 s; its log:" >&2; cat "$state/emulator.log" >&2
-  return 1
-}
-
 # recovery_stack PREFIX STATE BASE_IP NODES LISTEN [EMULATOR_ARG...]: an emulated cluster with the
 # recovery operator and approver (and an admin) and its console, exported for recovery-flow.mjs
 # as PREFIX_URL, PREFIX_CONTROL, PREFIX_STATE and PREFIX_{OPERATOR,APPROVER,ADMIN}_PASSWORD.
 # With LISTEN "-" no console is started: the test starts (and restarts) it itself.
 recovery_stack() {
   local prefix="$1" state="$2" base_ip="$3" nodes="$4" listen="$5"; shift 5
-  start_emulator_with "$state" "$base_ip" "$nodes" "$@"
+  start_emulator "$state" "$base_ip" "$nodes" "$@"
   create_users "$state/console-data" "$state/logins.txt" recovery-operator:viewer,operator \
     recovery-approver:viewer,approver recovery-admin:viewer,operator,admin
   if [ "$listen" != - ]; then
@@ -125,6 +107,29 @@ fi
 if runs tests/browser/recovery-forms.test.mjs; then
   recovery_stack FORMS "$OUT/browser-forms-cluster" 127.0.84.2 3 -
   export FORMS_URL=http://127.0.84.1:8480
+fi
+# Two console replicas on one PostgreSQL database, one emulated cluster (127.0.85.x). The test
+# command's PostgreSQL server is used when it runs one; otherwise this script starts its own.
+if runs tests/browser/replicas.test.mjs; then
+  if [ -z "${TALOS_DR_TEST_DATABASE_URL:-}" ]; then
+    start_postgres 127.0.110.2 55432
+  fi
+  REPLICA_DB="tdr_browser_$$"
+  psql -q "$TALOS_DR_TEST_DATABASE_URL" -c "CREATE DATABASE $REPLICA_DB"
+  REPLICA_DATABASE_URL="${TALOS_DR_TEST_DATABASE_URL%/*}/$REPLICA_DB"
+  REPLICA_STATE="$OUT/browser-replica-cluster"
+  start_emulator "$REPLICA_STATE" 127.0.85.3 3
+  DATABASE_URL="$REPLICA_DATABASE_URL" create_users "$REPLICA_STATE/console-a-data" "$REPLICA_STATE/logins.txt" \
+    replica-operator:viewer,operator replica-approver:viewer,approver
+  DATABASE_URL="$REPLICA_DATABASE_URL" start_console 127.0.85.1:8480 "$REPLICA_STATE/talosconfig" emulated-admin \
+    "$OUT/console-replica-a.log" "$REPLICA_STATE/console-a-data"
+  DATABASE_URL="$REPLICA_DATABASE_URL" start_console 127.0.85.2:8480 "$REPLICA_STATE/talosconfig" emulated-admin \
+    "$OUT/console-replica-b.log" "$REPLICA_STATE/console-b-data"
+  export REPLICA_A_URL="http://127.0.85.1:8480" REPLICA_B_URL="http://127.0.85.2:8480"
+  export REPLICA_OPERATOR=replica-operator REPLICA_APPROVER=replica-approver
+  REPLICA_OPERATOR_PASSWORD="$(login_password "$REPLICA_STATE/logins.txt" replica-operator)"
+  REPLICA_APPROVER_PASSWORD="$(login_password "$REPLICA_STATE/logins.txt" replica-approver)"
+  export REPLICA_OPERATOR_PASSWORD REPLICA_APPROVER_PASSWORD
 fi
 
 node --test --test-concurrency=1 "${@:-tests/browser/}"

@@ -14,6 +14,11 @@ step() { printf '\n== %s ==\n' "$*"; }
 step "tools"
 bash scripts/setup.sh
 
+step "PostgreSQL for the replica tests (127.0.110.1:55432)"
+source scripts/lib/postgres.sh
+trap stop_postgres EXIT
+start_postgres 127.0.110.1 55432
+
 step "fetch crates"
 cargo fetch --locked
 
@@ -25,6 +30,15 @@ cargo build --locked --workspace --exclude talos-dr-ui --bins --tests
 
 step "unit and integration tests"
 cargo test --locked --no-fail-fast --workspace --exclude talos-dr-ui 2>&1 | tee "$OUT/cargo-test.log"
+
+step "the console's API tests again, on PostgreSQL"
+# The same tests with every console on a database of its own on the PostgreSQL server. Not
+# repeated: the killed-binary and startup tests (the real binary on SQLite), and the restart test,
+# whose "restarted" console runs beside the first one: on PostgreSQL that is a live replica whose
+# steps are left alone (replicas:: tests the take-over when a replica stops).
+TALOS_DR_TEST_STORE=postgres cargo test --locked -p talos-dr --test api -- \
+  --skip recovery_faults:: --skip startup:: --skip recovery::restart:: 2>&1 \
+  | tee "$OUT/cargo-test-postgres.log"
 
 step "web UI logic tests (host)"
 cargo test --locked -p talos-dr-ui --lib 2>&1 | tee "$OUT/ui-test.log"

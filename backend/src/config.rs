@@ -56,8 +56,11 @@ pub struct Config {
     /// Upper bound for one Talos call; a node that does not answer in time counts as unreachable.
     pub call_timeout: Duration,
     pub clusters: Vec<ClusterConfig>,
-    /// Where the database lives (created readable by its owner only).
+    /// Where the SQLite database and the files that are not rows live (created readable by its
+    /// owner only).
     pub data_dir: PathBuf,
+    /// A PostgreSQL database instead of SQLite, so several console replicas serve one team.
+    pub database_url: Option<Secret>,
     /// Mark the session cookie Secure: set it when users reach the console over HTTPS.
     pub secure_cookies: bool,
     /// Bearer token for `/metrics`; without one, only loopback clients may scrape.
@@ -73,6 +76,7 @@ impl Config {
             call_timeout: DEFAULT_CALL_TIMEOUT,
             clusters,
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database_url: None,
             secure_cookies: false,
             metrics_token: None,
         }
@@ -211,6 +215,11 @@ pub struct ServeArgs {
     /// Directory for the database (users, sessions, audit trail) [default: ./talos-dr-data].
     #[arg(long, env = "TALOS_DR_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL database for users, sessions, audit trail, snapshot history and incidents,
+    /// shared by every console replica (postgres://user:password@host/db) [default: SQLite in
+    /// the data directory].
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Mark the session cookie Secure (needed when users reach the console over HTTPS).
     #[arg(long, env = "TALOS_DR_SECURE_COOKIES")]
     pub secure_cookies: bool,
@@ -294,6 +303,8 @@ pub enum ConfigError {
     CredentialForUnknownCluster(String),
     #[error("OIDC settings (--oidc-* flags): {0}")]
     Oidc(#[from] OidcConfigError),
+    #[error("--database-url (DATABASE_URL): {0}")]
+    DatabaseUrl(String),
     #[error("cluster {0:?} is configured twice")]
     DuplicateCluster(String),
     #[error("recovery.approvals_required (--approvals-required) must be at least 1")]
@@ -315,6 +326,7 @@ struct ConfigFile {
     #[serde(default)]
     clusters: Vec<ClusterConfig>,
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
     secure_cookies: Option<bool>,
     metrics_token_file: Option<PathBuf>,
     oidc: Option<OidcFileSection>,
@@ -474,6 +486,10 @@ impl Config {
             if let Some(dir) = file.data_dir {
                 config.data_dir = dir;
             }
+            if let Some(url) = file.database_url {
+                check_database_url(&url).map_err(|m| field_error("database_url", m))?;
+                config.database_url = Some(Secret::new(url));
+            }
             if let Some(secure) = file.secure_cookies {
                 config.secure_cookies = secure;
             }
@@ -499,6 +515,10 @@ impl Config {
         config.clusters.extend(args.clusters.iter().cloned());
         if let Some(dir) = &args.data_dir {
             config.data_dir = dir.clone();
+        }
+        if let Some(url) = &args.database_url {
+            check_database_url(url).map_err(ConfigError::DatabaseUrl)?;
+            config.database_url = Some(Secret::new(url.clone()));
         }
         config.secure_cookies |= args.secure_cookies;
         if let Some(token) = &args.metrics_token {
@@ -574,3 +594,15 @@ fn parse_duration_arg(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
+
+/// Only PostgreSQL URLs: SQLite is the default and lives in the data directory. The message never
+/// repeats the URL, which may hold a password.
+fn check_database_url(url: &str) -> Result<(), String> {
+    match url.split_once("://") {
+        Some(("postgres" | "postgresql", rest)) if !rest.is_empty() => Ok(()),
+        Some((scheme, _)) => Err(format!(
+            "scheme {scheme:?} is not supported: give a postgres:// URL, or leave it out for SQLite in the data directory"
+        )),
+        None => Err("not a URL: expected postgres://user:password@host:port/database".into()),
+    }
+}

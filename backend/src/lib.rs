@@ -80,19 +80,45 @@ pub fn app(state: AppState) -> Router {
 /// The snapshot scheduler runs for as long as the console serves, and every open recovery
 /// incident is resumed first (steps found in flight are judged from the nodes).
 pub async fn run(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    let scheduler = schedules::scheduler::spawn(state.clone());
-    let resumed = {
-        let state = state.clone();
-        tokio::spawn(async move { recovery::evidence::resume(&state).await })
-    };
-    let notifications = notify::spawn(state.clone());
-    let served = axum::serve(
+    // Stopped however `run` ends, returned or dropped: a console that stops serving stops its
+    // heartbeat too, so the other replicas take its work over.
+    let mut background = Background(vec![
+        schedules::scheduler::spawn(state.clone()),
+        tokio::spawn(recovery::resume::look_after(state.clone())),
+        notify::spawn(state.clone()),
+    ]);
+    background.0.extend(listen_for_replicas(&state));
+    axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .await;
-    scheduler.abort();
-    notifications.abort();
-    resumed.abort();
-    served
+    .await
+}
+
+struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Changes other console replicas make reach this one's live streams (PostgreSQL only).
+fn listen_for_replicas(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let here = state.clone();
+    state
+        .storage()
+        .listen_for_replicas(state.recovery().instance(), move |change| match change {
+            Some((storage::Topic::Incident, id)) => here.recovery().notify_here(id),
+            Some((storage::Topic::SnapshotHistory, cluster)) => {
+                here.snapshots().transfers.finished_elsewhere(cluster)
+            }
+            // Reconnected: anything may have changed meanwhile.
+            None => {
+                here.recovery().notify_all_here();
+                here.snapshots().transfers.finished_elsewhere_all();
+            }
+        })
 }

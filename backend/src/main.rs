@@ -54,6 +54,15 @@ struct DataDirArg {
     /// Directory holding the console's database.
     #[arg(long, env = "TALOS_DR_DATA_DIR", value_name = "DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// The PostgreSQL database the consoles share, when they use one.
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+impl DataDirArg {
+    async fn open(&self) -> anyhow::Result<Storage> {
+        Ok(Storage::connect(&self.data_dir, self.database_url.as_deref()).await?)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,7 +145,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let clusters = talos_dr::watch_clusters(&config)?;
-    let storage = Storage::open(&config.data_dir).await?;
+    let storage = Storage::connect(
+        &config.data_dir,
+        config.database_url.as_ref().map(|url| url.expose()),
+    )
+    .await?;
+    tracing::info!(database = storage.place(), "database open");
     create_first_admin(&storage).await?;
     tokio::spawn(
         storage
@@ -279,7 +293,7 @@ async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
             } else {
                 None
             };
-            let storage = Storage::open(&data.data_dir).await?;
+            let storage = data.open().await?;
             let generated = add_user(&storage.users, &name, &roles, password).await?;
             let role_names: Vec<&str> = roles.iter().map(Role::as_str).collect();
             storage
@@ -303,7 +317,7 @@ async fn user(cmd: UserCommand) -> anyhow::Result<ExitCode> {
 async fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         AuditCommand::Verify { data } => {
-            let storage = Storage::open(&data.data_dir).await?;
+            let storage = data.open().await?;
             match storage.audit.verify().await? {
                 ChainReport::Intact { entries } => {
                     println!("audit trail intact: {entries} entries, hash chain verified");

@@ -20,8 +20,26 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[tracing::instrument(name = "find_metrics", skip_all)]
 pub async fn find_metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = render(&state);
+    text.push_str(&render_database(&state).await);
     text.push_str(&crate::schedules::metrics::render(&state, crate::clock::now_ms()).await);
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], text)
+}
+
+async fn render_database(state: &AppState) -> String {
+    let mut out = String::new();
+    let mut m = Family { out: &mut out };
+    match state.storage().size_bytes().await {
+        Ok(bytes) => {
+            m.head(
+                "talos_dr_database_size_bytes",
+                "gauge",
+                "Size of the console's own database.",
+            );
+            m.sample("talos_dr_database_size_bytes", &[], bytes);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the database size"),
+    }
+    out
 }
 
 /// Label values escaped as the text format wants.
@@ -264,15 +282,5 @@ pub fn render(state: &AppState) -> String {
             c.presence.usernames().len(),
         );
     }
-    m.head(
-        "talos_dr_database_size_bytes",
-        "gauge",
-        "Size of the console's own database on disk.",
-    );
-    m.sample(
-        "talos_dr_database_size_bytes",
-        &[],
-        state.storage().size_bytes(),
-    );
     out
 }

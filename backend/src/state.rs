@@ -75,11 +75,7 @@ pub struct AppState {
 impl AppState {
     /// Snapshots go to `<data-dir>/snapshots` unless [`AppState::with_snapshots`] says otherwise.
     pub fn new(clusters: Vec<WatchedCluster>, storage: Storage, access: AccessSettings) -> Self {
-        let data_dir = storage
-            .path()
-            .parent()
-            .map(std::path::Path::to_path_buf)
-            .unwrap_or_default();
+        let data_dir = storage.data_dir().to_path_buf();
         let snapshots = SnapshotService::new(
             SnapshotSettings::in_data_dir(&data_dir),
             SnapshotHistory::new(storage.pool.clone()),
@@ -90,7 +86,9 @@ impl AppState {
             storage.pool.clone(),
             crate::notify::NotifySettings::default(),
         );
-        let recovery = RecoveryService::new(storage.pool.clone(), RecoverySettings::default());
+        let instance = crate::storage::instance_name();
+        let recovery = RecoveryService::new(&storage, RecoverySettings::default(), instance);
+        snapshots.transfers.relay_to(recovery.relay().clone());
         Self {
             recovery: Arc::new(recovery),
             notifier,
@@ -137,7 +135,9 @@ impl AppState {
     /// Replaces the snapshot settings (store root, size limit, rehearsal tools).
     pub fn with_snapshots(mut self, settings: SnapshotSettings) -> Self {
         let history = SnapshotHistory::new(self.shared.storage.pool.clone());
-        self.snapshots = Arc::new(SnapshotService::new(settings, history));
+        let snapshots = SnapshotService::new(settings, history);
+        snapshots.transfers.relay_to(self.recovery.relay().clone());
+        self.snapshots = Arc::new(snapshots);
         self
     }
 
@@ -148,7 +148,9 @@ impl AppState {
         store: crate::snapshots::SnapshotStore,
     ) -> Self {
         let history = SnapshotHistory::new(self.shared.storage.pool.clone());
-        self.snapshots = Arc::new(SnapshotService::with_store(settings, history, store));
+        let snapshots = SnapshotService::with_store(settings, history, store);
+        snapshots.transfers.relay_to(self.recovery.relay().clone());
+        self.snapshots = Arc::new(snapshots);
         self
     }
 
@@ -193,8 +195,12 @@ impl AppState {
 
     /// Replaces the recovery settings (approval policy, wait deadlines, crash-test stops, clock).
     pub fn with_recovery(mut self, settings: RecoverySettings) -> Self {
-        let pool = self.shared.storage.pool.clone();
-        self.recovery = Arc::new(RecoveryService::new(pool, settings));
+        let instance = self.recovery.instance().to_string();
+        self.recovery = Arc::new(RecoveryService::new(
+            &self.shared.storage,
+            settings,
+            instance,
+        ));
         self
     }
 

@@ -5,11 +5,12 @@ STACK_PIDS=()
 # Where cargo put the debug binaries (CARGO_TARGET_DIR moves them).
 BIN_DIR="${CARGO_TARGET_DIR:-$PWD/target}/debug"
 
-# start_emulator STATE_DIR BASE_IP NODES: starts the emulator and waits until its cluster is healthy.
+# start_emulator STATE_DIR BASE_IP NODES [EMULATOR_ARG...]: starts the emulator (with any extra
+# `talos-emulator up` arguments) and waits until its cluster is healthy.
 start_emulator() {
-  local state="$1" base_ip="$2" nodes="$3"
+  local state="$1" base_ip="$2" nodes="$3"; shift 3
   rm -rf "$state"; mkdir -p "$state"
-  "$BIN_DIR"/talos-emulator up --nodes "$nodes" --state-dir "$state" --base-ip "$base_ip" \
+  "$BIN_DIR"/talos-emulator up --nodes "$nodes" --state-dir "$state" --base-ip "$base_ip" "$@" \
     >"$state/emulator.log" 2>&1 &
   STACK_PIDS+=($!)
   local i

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use talos_dr_shared::{AuditEntry, Role};
 use tokio::sync::Mutex;
 
@@ -17,7 +17,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 
 #[derive(Debug, Clone)]
 pub struct AuditStore {
-    pool: SqlitePool,
+    pool: AnyPool,
     /// Appends in this process one at a time: each needs the entry before it.
     append_lock: Arc<Mutex<()>>,
 }
@@ -130,7 +130,7 @@ impl Row {
 const COLUMNS: &str = "seq, at_ms, actor, roles, action, cluster, target, parameters, outcome, client, prev_hash, hash";
 
 impl AuditStore {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         Self {
             pool,
             append_lock: Arc::new(Mutex::new(())),
@@ -143,7 +143,8 @@ impl AuditStore {
         // Take the write lock up front: a deferred transaction that reads first cannot become a
         // writer while another connection commits (SQLite answers "database is locked" at once,
         // without waiting), and the entry would be lost.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx =
+            crate::storage::begin_write(&self.pool, crate::storage::WriteLock::Audit).await?;
         let last: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)

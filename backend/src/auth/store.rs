@@ -1,6 +1,6 @@
 //! Users and their roles in the database.
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use talos_dr_shared::{Role, UserSummary};
 
 use super::AuthError;
@@ -16,7 +16,7 @@ pub struct StoredUser {
 
 #[derive(Debug, Clone)]
 pub struct UserStore {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 /// Names: 1-64 characters of letters, digits, `.`, `_`, `-`, starting with a letter or digit.
@@ -38,7 +38,7 @@ pub fn check_username(name: &str) -> Result<(), AuthError> {
 }
 
 impl UserStore {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         Self { pool }
     }
 

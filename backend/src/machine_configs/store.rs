@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sqlx::{Row as _, SqlitePool};
+use sqlx::{AnyPool, Row as _};
 
 use super::MachineConfigError;
 
@@ -37,12 +37,12 @@ pub fn is_backup_id(id: &str) -> bool {
 
 #[derive(Debug, Clone)]
 pub struct MachineConfigStore {
-    pool: SqlitePool,
+    pool: AnyPool,
     dir: PathBuf,
 }
 
 impl MachineConfigStore {
-    pub fn new(pool: SqlitePool, dir: PathBuf) -> Self {
+    pub fn new(pool: AnyPool, dir: PathBuf) -> Self {
         Self { pool, dir }
     }
 
@@ -80,7 +80,7 @@ impl MachineConfigStore {
         file.sync_all().map_err(self.io(&partial))?;
         std::fs::rename(&partial, &path).map_err(self.io(&path))?;
         sqlx::query(
-            "INSERT INTO machine_configs (id, cluster, node, taken_by, taken_at_ms, sha256, size_bytes, object_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO machine_configs (id, cluster, node, taken_by, taken_at_ms, sha256, size_bytes, object_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&backup.id)
         .bind(&backup.cluster)
@@ -101,7 +101,7 @@ impl MachineConfigStore {
         cluster: &str,
     ) -> Result<Vec<MachineConfigBackup>, MachineConfigError> {
         let rows = sqlx::query(
-            "SELECT id, cluster, node, taken_by, taken_at_ms, sha256, size_bytes, object_key FROM machine_configs WHERE cluster = ? ORDER BY taken_at_ms DESC, node ASC",
+            "SELECT id, cluster, node, taken_by, taken_at_ms, sha256, size_bytes, object_key FROM machine_configs WHERE cluster = $1 ORDER BY taken_at_ms DESC, node ASC",
         )
         .bind(cluster)
         .fetch_all(&self.pool)
@@ -115,7 +115,7 @@ impl MachineConfigStore {
         id: &str,
     ) -> Result<Option<MachineConfigBackup>, MachineConfigError> {
         let row = sqlx::query(
-            "SELECT id, cluster, node, taken_by, taken_at_ms, sha256, size_bytes, object_key FROM machine_configs WHERE cluster = ? AND id = ?",
+            "SELECT id, cluster, node, taken_by, taken_at_ms, sha256, size_bytes, object_key FROM machine_configs WHERE cluster = $1 AND id = $2",
         )
         .bind(cluster)
         .bind(id)
@@ -130,7 +130,7 @@ impl MachineConfigStore {
     }
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<MachineConfigBackup, MachineConfigError> {
+fn from_row(row: &sqlx::any::AnyRow) -> Result<MachineConfigBackup, MachineConfigError> {
     Ok(MachineConfigBackup {
         id: row.try_get("id")?,
         cluster: row.try_get("cluster")?,

@@ -128,6 +128,7 @@ pub async fn test_webhook(
             link: Some(format!("/clusters/{cluster}")),
             incident_id: None,
             at_ms: now_ms(),
+            once_key: None,
         })
         .await;
     Ok((StatusCode::ACCEPTED, Json(view(&state, &cluster).await?)))

@@ -28,6 +28,7 @@ fn for_incident(
         link: Some(format!("/incidents/{}", incident.id)),
         incident_id: Some(incident.id.clone()),
         at_ms,
+        once_key: None,
     }
 }
 
@@ -125,6 +126,7 @@ pub fn snapshot_failed(cluster: &str, reason: &str, at_ms: i64) -> Notification 
         link: Some(format!("/clusters/{cluster}/snapshots")),
         incident_id: None,
         at_ms,
+        once_key: None,
     }
 }
 
@@ -150,6 +152,7 @@ pub fn snapshot_stale(
         link: Some(format!("/clusters/{cluster}/snapshots")),
         incident_id: None,
         at_ms,
+        once_key: None,
     }
 }
 

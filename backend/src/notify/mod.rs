@@ -14,7 +14,7 @@ mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 pub use payload::{Notification, body};
 pub use store::{NotifyStore, NotifyStoreError, Webhook};
@@ -66,7 +66,7 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn new(pool: SqlitePool, settings: NotifySettings) -> Self {
+    pub fn new(pool: AnyPool, settings: NotifySettings) -> Self {
         Self {
             store: NotifyStore::new(pool),
             wake: Arc::new(tokio::sync::Notify::new()),
@@ -154,14 +154,14 @@ mod tests {
     fn only_http_and_https_receivers_are_accepted() {
         assert!(validate_url("https://hooks.example.com/T0/B0/secret").is_ok());
         assert!(validate_url("http://127.0.0.1:9000/hook").is_ok());
-        let err = validate_url("ftp://example.com/hook").unwrap_err();
+        let err = validate_url("ftp://example.com/hook").expect_err("ftp is refused");
         assert!(
             err.starts_with("url: must be an http or https URL"),
             "{err}"
         );
         assert!(
             validate_url("not a url")
-                .unwrap_err()
+                .expect_err("not a URL")
                 .starts_with("url: not a URL")
         );
         assert!(validate_url("file:///etc/passwd").is_err());

@@ -17,6 +17,10 @@ pub struct Notification {
     pub link: Option<String>,
     pub incident_id: Option<String>,
     pub at_ms: i64,
+    /// Set for what every console replica notices alike (a change of an incident): the outbox
+    /// keeps one notification per key, so the team is told once.
+    #[serde(skip)]
+    pub once_key: Option<String>,
 }
 
 /// The request body for `format`.
@@ -71,6 +75,7 @@ mod tests {
             link: Some("/incidents/abc".into()),
             incident_id: Some("abc".into()),
             at_ms: 42,
+            once_key: None,
         }
     }
 

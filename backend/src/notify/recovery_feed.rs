@@ -53,12 +53,19 @@ pub fn changes(before: &Seen, view: &IncidentView, at_ms: i64) -> Vec<Notificati
             .unwrap_or((StepState::Planned, None, 0));
         let request_at = step.request.as_ref().map(|r| r.at_ms);
         let new_request = request_at.is_some() && request_at != old_request;
+        let request_key = format!("{}:{}", step.id, request_at.unwrap_or(0));
         if new_request && step.state == StepState::Requested {
-            out.push(events::approval_requested(incident, step, at_ms));
+            out.push(once(
+                events::approval_requested(incident, step, at_ms),
+                format!("approval_requested:{request_key}"),
+            ));
         }
         let answered_before = if new_request { 0 } else { old_answers };
         for approval in step.approvals.iter().skip(answered_before) {
-            out.push(events::answered(incident, step, approval, at_ms));
+            out.push(once(
+                events::answered(incident, step, approval, at_ms),
+                format!("answered:{request_key}:{}", approval.by),
+            ));
         }
         // A pre-check "fails" when quorum could still be restored: a decision for the people
         // in the incident, not a failure to page anyone about.
@@ -66,13 +73,28 @@ pub fn changes(before: &Seen, view: &IncidentView, at_ms: i64) -> Vec<Notificati
             && old_state != StepState::Failed
             && step.kind != StepKind::PreCheck
         {
-            out.push(events::step_failed(incident, step, at_ms));
+            out.push(once(
+                events::step_failed(incident, step, at_ms),
+                format!(
+                    "step_failed:{request_key}:{}",
+                    step.finished_at_ms.unwrap_or(0)
+                ),
+            ));
         }
     }
     if before.status == Some(IncidentStatus::Open) && incident.status != IncidentStatus::Open {
-        out.push(events::recovery_finished(incident, at_ms));
+        out.push(once(
+            events::recovery_finished(incident, at_ms),
+            format!("recovery_finished:{}", incident.id),
+        ));
     }
     out
+}
+
+/// Every replica sees the same incident change; the key lets the outbox keep one.
+fn once(mut n: Notification, key: String) -> Notification {
+    n.once_key = Some(format!("{}:{key}", n.incident_id.as_deref().unwrap_or("")));
+    n
 }
 
 pub(super) async fn watch(state: AppState) {

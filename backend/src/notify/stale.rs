@@ -18,6 +18,28 @@ pub(super) async fn watch(state: AppState) {
 
 async fn check(state: &AppState, reported: &mut BTreeSet<String>) {
     let now = now_ms();
+    // One console replica watches freshness at a time, so the team is told once.
+    let every = state.notifier().settings().stale_check_every;
+    let hold = every
+        .saturating_mul(3)
+        .max(crate::storage::replicas::REPLICA_TIMEOUT);
+    match state
+        .recovery()
+        .replicas
+        .lease("freshness-watch", hold, now)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            // Another replica tells; start from scratch if this one takes over later.
+            reported.clear();
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot take the freshness watch");
+            return;
+        }
+    }
     for cluster in state.clusters() {
         let view = match crate::schedules::api::view(state, &cluster.name, now).await {
             Ok(v) => v,

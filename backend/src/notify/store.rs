@@ -1,6 +1,6 @@
 //! Webhook settings and the notification outbox, in the console's database.
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 use talos_dr_shared::notifications::{
     DeliveryState, DeliveryView, NotificationKind, WebhookFormat,
 };
@@ -51,11 +51,11 @@ fn parse_kind(name: &str) -> NotificationKind {
 
 #[derive(Debug, Clone)]
 pub struct NotifyStore {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 impl NotifyStore {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         Self { pool }
     }
 
@@ -68,7 +68,7 @@ impl NotifyStore {
     ) -> Result<(), NotifyStoreError> {
         sqlx::query(
             "INSERT INTO webhooks (cluster, url, format, updated_by, updated_at_ms) \
-             VALUES (?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (cluster) DO UPDATE SET url = excluded.url, format = excluded.format, \
              updated_by = excluded.updated_by, updated_at_ms = excluded.updated_at_ms",
         )
@@ -83,7 +83,7 @@ impl NotifyStore {
     }
 
     pub async fn delete_webhook(&self, cluster: &str) -> Result<bool, NotifyStoreError> {
-        let done = sqlx::query("DELETE FROM webhooks WHERE cluster = ?")
+        let done = sqlx::query("DELETE FROM webhooks WHERE cluster = $1")
             .bind(cluster)
             .execute(&self.pool)
             .await?;
@@ -91,7 +91,7 @@ impl NotifyStore {
     }
 
     pub async fn find_webhook(&self, cluster: &str) -> Result<Option<Webhook>, NotifyStoreError> {
-        let row = sqlx::query("SELECT url, format FROM webhooks WHERE cluster = ?")
+        let row = sqlx::query("SELECT url, format FROM webhooks WHERE cluster = $1")
             .bind(cluster)
             .fetch_optional(&self.pool)
             .await?;
@@ -102,7 +102,7 @@ impl NotifyStore {
     }
 
     /// Queues `n` when its cluster has a receiver; returns the outbox id, or `None` when no
-    /// one is listening.
+    /// one is listening or another console replica queued the same notification already.
     pub async fn enqueue(
         &self,
         n: &Notification,
@@ -110,8 +110,9 @@ impl NotifyStore {
     ) -> Result<Option<i64>, NotifyStoreError> {
         let body = serde_json::to_string(n).unwrap_or_default();
         let row = sqlx::query(
-            "INSERT INTO notification_outbox (cluster, kind, title, body_json, created_at_ms, next_attempt_at_ms) \
-             SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM webhooks WHERE cluster = ?) \
+            "INSERT INTO notification_outbox (cluster, kind, title, body_json, created_at_ms, next_attempt_at_ms, dedupe_key) \
+             SELECT $1, $2, $3, $4, $5, $6, $8 WHERE EXISTS (SELECT 1 FROM webhooks WHERE cluster = $7) \
+             ON CONFLICT (dedupe_key) DO NOTHING \
              RETURNING id",
         )
         .bind(&n.cluster)
@@ -121,6 +122,7 @@ impl NotifyStore {
         .bind(now_ms)
         .bind(now_ms)
         .bind(&n.cluster)
+        .bind(&n.once_key)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.get("id")))
@@ -135,12 +137,12 @@ impl NotifyStore {
         limit: i64,
     ) -> Result<Vec<Claimed>, NotifyStoreError> {
         let rows = sqlx::query(
-            "UPDATE notification_outbox SET claimed_until_ms = ? \
+            "UPDATE notification_outbox SET claimed_until_ms = $1 \
              WHERE id IN (SELECT id FROM notification_outbox \
                  WHERE delivered_at_ms IS NULL AND failed_at_ms IS NULL \
-                 AND next_attempt_at_ms <= ? \
-                 AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?) \
-                 ORDER BY id LIMIT ?) \
+                 AND next_attempt_at_ms <= $2 \
+                 AND (claimed_until_ms IS NULL OR claimed_until_ms <= $3) \
+                 ORDER BY id LIMIT $4) \
              RETURNING id, cluster, kind, body_json, attempts",
         )
         .bind(now_ms + lease_ms)
@@ -165,8 +167,8 @@ impl NotifyStore {
 
     pub async fn mark_delivered(&self, id: i64, now_ms: i64) -> Result<(), NotifyStoreError> {
         sqlx::query(
-            "UPDATE notification_outbox SET attempts = attempts + 1, delivered_at_ms = ?, \
-             claimed_until_ms = NULL, next_attempt_at_ms = NULL WHERE id = ?",
+            "UPDATE notification_outbox SET attempts = attempts + 1, delivered_at_ms = $1, \
+             claimed_until_ms = NULL, next_attempt_at_ms = NULL WHERE id = $2",
         )
         .bind(now_ms)
         .bind(id)
@@ -184,8 +186,8 @@ impl NotifyStore {
         retry_at_ms: Option<i64>,
     ) -> Result<(), NotifyStoreError> {
         sqlx::query(
-            "UPDATE notification_outbox SET attempts = attempts + 1, last_error = ?, \
-             claimed_until_ms = NULL, next_attempt_at_ms = ?, failed_at_ms = ? WHERE id = ?",
+            "UPDATE notification_outbox SET attempts = attempts + 1, last_error = $1, \
+             claimed_until_ms = NULL, next_attempt_at_ms = $2, failed_at_ms = $3 WHERE id = $4",
         )
         .bind(error)
         .bind(retry_at_ms)
@@ -208,8 +210,8 @@ impl NotifyStore {
     ) -> Result<Vec<DeliveryView>, NotifyStoreError> {
         let rows = sqlx::query(
             "SELECT id, kind, title, created_at_ms, attempts, last_error, delivered_at_ms, \
-             failed_at_ms, next_attempt_at_ms FROM notification_outbox WHERE cluster = ? \
-             ORDER BY id DESC LIMIT ?",
+             failed_at_ms, next_attempt_at_ms FROM notification_outbox WHERE cluster = $1 \
+             ORDER BY id DESC LIMIT $2",
         )
         .bind(cluster)
         .bind(limit)

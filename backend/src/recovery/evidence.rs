@@ -8,13 +8,13 @@
 
 use std::time::Duration;
 
-use talos_dr_shared::recovery::{Incident, IncidentStatus, StepKind, StepState, TimelineKind};
+use talos_dr_shared::recovery::{Incident, StepKind, StepState, TimelineKind};
 use talos_dr_shared::{MachineType, ServiceState};
 
+use super::RecoveryError;
 use super::destructive::{call_name, watch_and_settle};
-use super::executor::{WATCH_EVERY, advance, describe_plain, ms, recovery_talos, settle};
+use super::executor::{WATCH_EVERY, describe_plain, ms, recovery_talos, settle};
 use super::store::{NewEvent, StepChange, StoredStep};
-use super::{RecoveryError, feeders};
 use crate::state::AppState;
 
 /// What one look at the node found.
@@ -195,78 +195,9 @@ pub async fn watch_effect(
     }
 }
 
-/// On start: every open incident goes on where it was.
-pub async fn resume(state: &AppState) {
-    let service = state.recovery();
-    let ids = match service.store.open_incident_ids().await {
-        Ok(ids) => ids,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the open incidents; recoveries are not resumed");
-            return;
-        }
-    };
-    for id in ids {
-        if let Err(e) = resume_one(state, &id).await {
-            tracing::error!(incident = %id, error = %e, "cannot resume the incident");
-        }
-    }
-}
-
-async fn resume_one(state: &AppState, id: &str) -> Result<(), RecoveryError> {
-    let service = state.recovery();
-    let Some(incident) = service.store.incident(id).await? else {
-        return Ok(());
-    };
-    if incident.status != IncidentStatus::Open {
-        return Ok(());
-    }
-    tracing::info!(incident = id, cluster = %incident.cluster, "resuming the incident");
-    feeders::start(state, &incident);
-    for stored in service.stored_steps(id).await? {
-        let step = &stored.step;
-        if !step.state.in_flight() {
-            continue;
-        }
-        if step.kind.runs_automatically() {
-            // Checks, waits and the upload change no data: they simply start again.
-            let event = NewEvent::new(
-                service.now_ms(),
-                TimelineKind::StepStarted,
-                format!(
-                    "{} starts again: the console restarted while it ran",
-                    describe_plain(step)
-                ),
-            )
-            .step(&step.id);
-            settle(
-                service,
-                id,
-                step,
-                &[step.state],
-                StepState::Planned,
-                StepChange::default(),
-                event,
-            )
-            .await;
-            continue;
-        }
-        if !service.take_step(&step.id) {
-            continue;
-        }
-        let state = state.clone();
-        let incident = incident.clone();
-        tokio::spawn(async move {
-            judge(&state, &incident, &stored).await;
-            state.recovery().release_step(&stored.step.id);
-            advance(&state, &incident.id);
-        });
-    }
-    advance(state, id);
-    Ok(())
-}
-
-/// A destructive step found in flight after a restart.
-async fn judge(state: &AppState, incident: &Incident, stored: &StoredStep) {
+/// A destructive step found in flight after a restart (or after the console that ran it
+/// stopped).
+pub(super) async fn judge(state: &AppState, incident: &Incident, stored: &StoredStep) {
     let service = state.recovery();
     let step = &stored.step;
     let grace_until = service

@@ -27,10 +27,12 @@ pub mod machine_config;
 pub mod nodes;
 pub mod precheck;
 pub mod report;
+pub mod resume;
 mod rows;
 pub mod step_actions;
 pub mod store;
 pub mod stream;
+mod watchers;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -38,7 +40,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use crate::storage::{ChangeRelay, Replicas, Storage, Topic};
 use talos_dr_shared::recovery::{ApprovalPolicy, IncidentView};
 use tokio::sync::broadcast;
 use tokio::task::AbortHandle;
@@ -109,6 +111,9 @@ pub struct RecoveryService {
     settings: RecoverySettings,
     /// Ids of incidents that changed; every stream of that incident sends a fresh view.
     changes: broadcast::Sender<String>,
+    /// Tells the other replicas' streams too.
+    relay: ChangeRelay,
+    pub replicas: Replicas,
     watchers: Mutex<HashMap<String, PresenceHub>>,
     /// Names this console process in `claimed_by`.
     instance: String,
@@ -128,15 +133,17 @@ pub fn new_id() -> String {
 }
 
 impl RecoveryService {
-    pub fn new(pool: SqlitePool, settings: RecoverySettings) -> Self {
+    /// `instance` names this console process in `claimed_by` and among the replicas.
+    pub fn new(storage: &Storage, settings: RecoverySettings, instance: String) -> Self {
         let (changes, _) = broadcast::channel(256);
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "console".into());
         Self {
-            store: RecoveryStore::new(pool),
+            store: RecoveryStore::new(storage.pool.clone()),
             settings,
             changes,
+            relay: storage.relay(&instance),
+            replicas: storage.replicas(&instance),
             watchers: Mutex::new(HashMap::new()),
-            instance: format!("{host}:{}:{}", std::process::id(), random_hex(4)),
+            instance,
             busy: Mutex::new(HashSet::new()),
             feeders: Mutex::new(HashMap::new()),
         }
@@ -158,8 +165,31 @@ impl RecoveryService {
         &self.instance
     }
 
-    /// Tells every stream of the incident to send a fresh view.
+    /// What sends this process's changes to the other replicas.
+    pub fn relay(&self) -> &ChangeRelay {
+        &self.relay
+    }
+
+    /// Tells every stream of the incident, on every replica, to send a fresh view.
     pub fn notify(&self, incident_id: &str) {
+        self.notify_here(incident_id);
+        self.relay.publish(Topic::Incident, incident_id);
+    }
+
+    /// Tells this process's streams of every incident (the link to the other replicas was lost
+    /// and found again: anything may have changed).
+    pub fn notify_all_here(&self) {
+        let ids: Vec<String> = {
+            let map = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+            map.keys().cloned().collect()
+        };
+        for id in ids {
+            self.notify_here(&id);
+        }
+    }
+
+    /// Tells this process's streams only (a change another replica made).
+    pub fn notify_here(&self, incident_id: &str) {
         let _ = self.changes.send(incident_id.to_string());
     }
 
@@ -169,7 +199,38 @@ impl RecoveryService {
 
     pub fn watchers(&self, incident_id: &str) -> PresenceHub {
         let mut map = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(incident_id.to_string()).or_default().clone()
+        if let Some(hub) = map.get(incident_id) {
+            return hub.clone();
+        }
+        let hub = PresenceHub::default();
+        map.insert(incident_id.to_string(), hub.clone());
+        if self.replicas.shared() {
+            watchers::share(
+                self.store.pool().clone(),
+                self.relay.clone(),
+                self.instance.clone(),
+                incident_id.to_string(),
+                hub.clone(),
+            );
+        }
+        hub
+    }
+
+    /// Everyone watching the incident: through this process, and on PostgreSQL through the
+    /// other live replicas.
+    async fn all_watchers(&self, incident_id: &str) -> Vec<String> {
+        let mut names = self.watchers(incident_id).usernames();
+        if self.replicas.shared() {
+            match watchers::elsewhere(self.store.pool(), &self.instance, incident_id).await {
+                Ok(more) => names.extend(more),
+                Err(e) => {
+                    tracing::warn!(incident = incident_id, error = %e, "cannot read who watches through the other replicas")
+                }
+            }
+            names.sort();
+            names.dedup();
+        }
+        names
     }
 
     /// Marks a step as worked on by this process; false when it already is.
@@ -215,7 +276,7 @@ impl RecoveryService {
             incident,
             steps: steps.into_iter().map(|s| s.step).collect(),
             timeline,
-            watchers: self.watchers(incident_id).usernames(),
+            watchers: self.all_watchers(incident_id).await,
         })
     }
 

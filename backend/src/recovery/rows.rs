@@ -1,8 +1,8 @@
 //! Rows of the recovery tables to and from the model's types, and the statements every
 //! transaction of the store is built from.
 
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
 use talos_dr_shared::recovery::{
     Approval, ApprovalPolicy, ChosenSnapshot, Decision, Incident, IncidentStatus, PreCheckOverride,
     PreCheckReport, RecoveryStep, StepKind, StepParams, StepProgress, StepRequest, StepState,
@@ -81,7 +81,7 @@ pub(super) fn status_parse(text: &str) -> IncidentStatus {
 }
 
 pub(super) async fn insert_event(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     incident_id: &str,
     event: &NewEvent,
 ) -> Result<(), StoreError> {
@@ -111,7 +111,7 @@ pub(super) const STEP_COLUMNS: &str = "id, incident_id, position, kind, target_j
     started_at_ms, finished_at_ms, deadline_at_ms, progress_done, progress_total, detail, \
     claimed_by, claimed_at_ms, boot_id_before";
 
-pub(super) fn read_incident(row: &SqliteRow) -> Result<Incident, StoreError> {
+pub(super) fn read_incident(row: &AnyRow) -> Result<Incident, StoreError> {
     let id: String = row.try_get("id")?;
     let what = |column: &str| format!("incident {id} column {column}");
     let status: String = row.try_get("status")?;
@@ -144,7 +144,7 @@ pub(super) fn read_incident(row: &SqliteRow) -> Result<Incident, StoreError> {
     })
 }
 
-pub(super) fn read_step(row: &SqliteRow) -> Result<StoredStep, StoreError> {
+pub(super) fn read_step(row: &AnyRow) -> Result<StoredStep, StoreError> {
     let id: String = row.try_get("id")?;
     let what = |column: &str| format!("step {id} column {column}");
     let kind: String = row.try_get("kind")?;
@@ -206,7 +206,7 @@ pub(super) fn read_step(row: &SqliteRow) -> Result<StoredStep, StoreError> {
     })
 }
 
-pub(super) fn read_approval(row: &SqliteRow) -> Result<Approval, StoreError> {
+pub(super) fn read_approval(row: &AnyRow) -> Result<Approval, StoreError> {
     let decision: String = row.try_get("decision")?;
     let break_glass: i64 = row.try_get("break_glass")?;
     Ok(Approval {
@@ -224,7 +224,7 @@ pub(super) fn read_approval(row: &SqliteRow) -> Result<Approval, StoreError> {
     })
 }
 
-pub(super) fn read_event(row: &SqliteRow) -> Result<TimelineEvent, StoreError> {
+pub(super) fn read_event(row: &AnyRow) -> Result<TimelineEvent, StoreError> {
     let id: i64 = row.try_get("id")?;
     let kind: String = row.try_get("kind")?;
     let loud: i64 = row.try_get("loud")?;
@@ -243,7 +243,7 @@ pub(super) fn read_event(row: &SqliteRow) -> Result<TimelineEvent, StoreError> {
 }
 
 pub(super) async fn insert_steps(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     incident_id: &str,
     steps: &[NewStep],
 ) -> Result<(), StoreError> {
@@ -266,7 +266,7 @@ pub(super) async fn insert_steps(
 }
 
 pub(super) async fn update_open_incident(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     incident_id: &str,
     set: &[(&'static str, Val)],
 ) -> Result<bool, StoreError> {
@@ -290,7 +290,7 @@ pub(super) async fn update_open_incident(
 }
 
 pub(super) async fn current_state(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     step_id: &str,
 ) -> Result<StepState, StoreError> {
     let state: Option<String> =
@@ -306,7 +306,7 @@ pub(super) async fn current_state(
 }
 
 pub(super) async fn move_step(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Transaction<'_, Any>,
     step_id: &str,
     from: &[StepState],
     to: StepState,

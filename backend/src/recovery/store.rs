@@ -1,11 +1,12 @@
 //! The recovery tables: incidents, their steps, the answers to each request and the timeline.
 //!
-//! Every change is one transaction that starts with its write (so SQLite takes the write lock
-//! before anything is read) and carries the timeline event that tells the team about it. Step
+//! Every change is one transaction that starts with the recovery write lock
+//! ([`begin_write`]: the same lock on every replica) and carries the timeline event that tells the team about it. Step
 //! moves are conditional updates on the state the caller saw: when another browser or console
 //! process moved the step first, nothing is written and the caller learns the state it is in now.
 
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use crate::storage::{WriteLock, begin_read, begin_write};
+use sqlx::{AnyConnection, AnyPool, Row};
 
 use super::rows::{
     INCIDENT_COLUMNS, STEP_COLUMNS, current_state, insert_event, insert_steps, json, move_step,
@@ -15,10 +16,6 @@ use talos_dr_shared::recovery::{
     Approval, Decision, Incident, RecoveryStep, StepKind, StepParams, StepState, StepTarget,
     TimelineEvent, TimelineKind,
 };
-
-/// Write transactions take the write lock at once: one that reads first cannot become a writer
-/// while another connection commits (SQLite answers "database is locked" without waiting).
-const WRITE: &str = "BEGIN IMMEDIATE";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -111,7 +108,7 @@ pub struct StoredStep {
 
 #[derive(Debug, Clone)]
 pub struct RecoveryStore {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 /// A step to insert, at its place in the plan.
@@ -126,7 +123,11 @@ pub struct NewStep {
 }
 
 impl RecoveryStore {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn new(pool: AnyPool) -> Self {
         Self { pool }
     }
 
@@ -137,7 +138,7 @@ impl RecoveryStore {
         steps: &[NewStep],
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await?;
+        let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO incidents ({INCIDENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
@@ -208,7 +209,7 @@ impl RecoveryStore {
 
     /// The plan in order, each step with the answers to its current request.
     pub async fn steps(&self, incident_id: &str) -> Result<Vec<StoredStep>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_read(&self.pool).await?;
         let steps = steps_in(&mut tx, incident_id).await?;
         tx.commit().await?;
         Ok(steps)
@@ -225,7 +226,7 @@ impl RecoveryStore {
         &self,
         id: &str,
     ) -> Result<Option<(Incident, Vec<StoredStep>, Vec<TimelineEvent>)>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_read(&self.pool).await?;
         let Some(incident) = incident_in(&mut tx, id).await? else {
             return Ok(None);
         };
@@ -251,7 +252,7 @@ impl RecoveryStore {
 
     /// A timeline line on its own (notes, kernel log, health changes).
     pub async fn append(&self, incident_id: &str, event: &NewEvent) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await?;
+        let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
         insert_event(&mut tx, incident_id, event).await?;
         tx.commit().await?;
         Ok(())
@@ -265,7 +266,7 @@ impl RecoveryStore {
         set: &[(&'static str, Val)],
         event: &NewEvent,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await?;
+        let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
         let changed = update_open_incident(&mut tx, incident_id, set).await?;
         if changed {
             insert_event(&mut tx, incident_id, event).await?;
@@ -287,7 +288,7 @@ impl RecoveryStore {
         steps: &[NewStep],
         event: &NewEvent,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await?;
+        let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
         if !update_open_incident(&mut tx, incident_id, set).await? {
             return Err(StoreError::Moved {
                 now: StepState::Done,
@@ -357,7 +358,7 @@ impl RecoveryStore {
         change: StepChange,
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await?;
+        let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
         move_step(&mut tx, step_id, from, to, &change).await?;
         if !incident_set.is_empty()
             && !update_open_incident(&mut tx, incident_id, incident_set).await?
@@ -371,6 +372,28 @@ impl RecoveryStore {
         Ok(())
     }
 
+    /// Moves the claim of a step in flight from a console process that stopped to `to`; false
+    /// when another process took it over first or the step moved on.
+    pub async fn take_over(
+        &self,
+        step_id: &str,
+        state: StepState,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE recovery_steps SET claimed_by = $1 \
+             WHERE id = $2 AND state = $3 AND COALESCE(claimed_by, '') = $4",
+        )
+        .bind(to)
+        .bind(step_id)
+        .bind(state.as_str())
+        .bind(from)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Writes columns of a step that is still in `state` (progress, detail, deadline), without
     /// a timeline line. False when the step has moved on.
     pub async fn touch(
@@ -379,7 +402,7 @@ impl RecoveryStore {
         state: StepState,
         change: StepChange,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await?;
+        let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
         let result = move_step(&mut tx, step_id, &[state], state, &change).await;
         match result {
             Ok(()) => {
@@ -402,7 +425,7 @@ impl RecoveryStore {
         then: Option<StepState>,
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(WRITE).await?;
+        let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
         let inserted = sqlx::query(
             "INSERT INTO step_approvals (step_id, request_no, approver, decision, at_ms, expires_at_ms, reason, break_glass, target_state) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM recovery_steps \
@@ -454,10 +477,7 @@ impl RecoveryStore {
     }
 }
 
-async fn incident_in(
-    conn: &mut SqliteConnection,
-    id: &str,
-) -> Result<Option<Incident>, StoreError> {
+async fn incident_in(conn: &mut AnyConnection, id: &str) -> Result<Option<Incident>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
     ))
@@ -468,7 +488,7 @@ async fn incident_in(
 }
 
 async fn steps_in(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     incident_id: &str,
 ) -> Result<Vec<StoredStep>, StoreError> {
     let rows = sqlx::query(&format!(
@@ -498,7 +518,7 @@ async fn steps_in(
 }
 
 async fn timeline_in(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     incident_id: &str,
 ) -> Result<Vec<TimelineEvent>, StoreError> {
     let rows = sqlx::query(

@@ -22,6 +22,10 @@ use crate::state::AppState;
 /// The actor the audit trail shows for scheduled work.
 pub const SCHEDULER_ACTOR: &str = "scheduler";
 
+/// How long a claimed run keeps the schedule from firing again; a console that stops mid-run
+/// leaves the run to be tried again after this.
+const RUN_HOLD_MS: i64 = 60 * 60 * 1000;
+
 /// How often the scheduler looks for due schedules.
 pub const TICK: Duration = Duration::from_millis(500);
 
@@ -69,7 +73,22 @@ pub async fn run_due(state: &AppState, now_ms: i64) {
         }
     };
     for schedule in due {
-        run_one(state, &store, &schedule, now_ms).await;
+        // Several console replicas see the same due schedule; the one that claims it runs it.
+        let Some(seen) = schedule.next_run_ms else {
+            continue;
+        };
+        match store
+            .claim_run(&schedule.cluster, seen, now_ms.saturating_add(RUN_HOLD_MS))
+            .await
+        {
+            Ok(true) => run_one(state, &store, &schedule, now_ms).await,
+            Ok(false) => {
+                tracing::debug!(cluster = %schedule.cluster, "scheduled run taken by another console")
+            }
+            Err(e) => {
+                tracing::error!(cluster = %schedule.cluster, error = %e, "cannot claim the scheduled run")
+            }
+        }
     }
 }
 

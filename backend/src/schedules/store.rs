@@ -1,6 +1,6 @@
 //! The schedule table: one schedule per cluster with its next run and last result.
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 use talos_dr_shared::schedules::{RetentionPolicy, ScheduleRequest, ScheduledRun};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,19 +23,19 @@ pub struct StoredSchedule {
 
 #[derive(Debug, Clone)]
 pub struct ScheduleStore {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 fn count(n: Option<u32>) -> Option<i64> {
     n.map(i64::from)
 }
 
-fn read_count(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<Option<u32>, sqlx::Error> {
+fn read_count(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<u32>, sqlx::Error> {
     let n: Option<i64> = row.try_get(column)?;
     Ok(n.and_then(|n| u32::try_from(n).ok()))
 }
 
-fn read(row: &sqlx::sqlite::SqliteRow) -> Result<StoredSchedule, sqlx::Error> {
+fn read(row: &sqlx::any::AnyRow) -> Result<StoredSchedule, sqlx::Error> {
     let freshness: i64 = row.try_get("freshness_seconds")?;
     let jitter: i64 = row.try_get("jitter_seconds")?;
     let last_run_ms: Option<i64> = row.try_get("last_run_ms")?;
@@ -71,7 +71,7 @@ fn read(row: &sqlx::sqlite::SqliteRow) -> Result<StoredSchedule, sqlx::Error> {
 }
 
 impl ScheduleStore {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         Self { pool }
     }
 
@@ -89,7 +89,7 @@ impl ScheduleStore {
             "INSERT INTO snapshot_schedules (cluster, cron, keep_last, keep_hourly, keep_daily, \
              keep_weekly, freshness_seconds, jitter_seconds, rehearse, next_run_ms, updated_by, \
              updated_at_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (cluster) DO UPDATE SET cron = excluded.cron, keep_last = excluded.keep_last, \
              keep_hourly = excluded.keep_hourly, keep_daily = excluded.keep_daily, \
              keep_weekly = excluded.keep_weekly, freshness_seconds = excluded.freshness_seconds, \
@@ -115,7 +115,7 @@ impl ScheduleStore {
     }
 
     pub async fn find(&self, cluster: &str) -> Result<Option<StoredSchedule>, ScheduleStoreError> {
-        let row = sqlx::query("SELECT * FROM snapshot_schedules WHERE cluster = ?")
+        let row = sqlx::query("SELECT * FROM snapshot_schedules WHERE cluster = $1")
             .bind(cluster)
             .fetch_optional(&self.pool)
             .await?;
@@ -125,7 +125,7 @@ impl ScheduleStore {
     /// Schedules whose next run is at or before `now_ms`.
     pub async fn due(&self, now_ms: i64) -> Result<Vec<StoredSchedule>, ScheduleStoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM snapshot_schedules WHERE next_run_ms IS NOT NULL AND next_run_ms <= ? \
+            "SELECT * FROM snapshot_schedules WHERE next_run_ms IS NOT NULL AND next_run_ms <= $1 \
              ORDER BY next_run_ms",
         )
         .bind(now_ms)
@@ -143,6 +143,26 @@ impl ScheduleStore {
 
     /// Records a run and when the next one is due; the next run time is left alone when the
     /// schedule was changed after `schedule_updated_at_ms` (the change already set it).
+    /// Takes the run due at `seen_next_run_ms` for this console: the next run time moves to
+    /// `hold_until_ms` only if no other console did so first. A console that stops during the
+    /// run leaves the schedule due again at `hold_until_ms`; a finished run sets the real one.
+    pub async fn claim_run(
+        &self,
+        cluster: &str,
+        seen_next_run_ms: i64,
+        hold_until_ms: i64,
+    ) -> Result<bool, ScheduleStoreError> {
+        let done = sqlx::query(
+            "UPDATE snapshot_schedules SET next_run_ms = $1 WHERE cluster = $2 AND next_run_ms = $3",
+        )
+        .bind(hold_until_ms)
+        .bind(cluster)
+        .bind(seen_next_run_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn record_run(
         &self,
         cluster: &str,
@@ -151,10 +171,10 @@ impl ScheduleStore {
         schedule_updated_at_ms: i64,
     ) -> Result<(), ScheduleStoreError> {
         sqlx::query(
-            "UPDATE snapshot_schedules SET last_run_ms = ?, last_ok = ?, last_snapshot_id = ?, \
-             last_failure = ?, \
-             next_run_ms = CASE WHEN updated_at_ms = ? THEN ? ELSE next_run_ms END \
-             WHERE cluster = ?",
+            "UPDATE snapshot_schedules SET last_run_ms = $1, last_ok = $2, last_snapshot_id = $3, \
+             last_failure = $4, \
+             next_run_ms = CASE WHEN updated_at_ms = $5 THEN $6 ELSE next_run_ms END \
+             WHERE cluster = $7",
         )
         .bind(run.at_ms)
         .bind(i64::from(run.ok))

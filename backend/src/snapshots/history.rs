@@ -3,7 +3,7 @@
 //! Inspector results are kept as the shared JSON shapes the browser reads, so listing the
 //! history never opens a snapshot file.
 
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 use talos_dr_shared::snapshots::{
     RehearsalResult, ResourceKeys, SnapshotEntry, SnapshotEntryKind, SnapshotFigures,
     SnapshotTrigger, SnapshotVerdictSummary,
@@ -31,7 +31,7 @@ pub struct HistoryRow {
 
 #[derive(Debug, Clone)]
 pub struct SnapshotHistory {
-    pool: SqlitePool,
+    pool: AnyPool,
 }
 
 fn trigger_str(t: SnapshotTrigger) -> &'static str {
@@ -74,7 +74,7 @@ const COLUMNS: &str = "id, cluster, node, taken_by, taken_at_ms, trigger_kind, k
     failure, object_key, sha256, size_bytes, status_json, contents_json, verdict_json, rehearsal_json";
 
 impl SnapshotHistory {
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: AnyPool) -> Self {
         Self { pool }
     }
 
@@ -85,7 +85,7 @@ impl SnapshotHistory {
             .then(|| serde_json::to_string(&row.resources).ok())
             .flatten();
         sqlx::query(&format!(
-            "INSERT INTO snapshots ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO snapshots ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
         ))
         .bind(&e.id)
         .bind(&e.cluster)
@@ -111,7 +111,7 @@ impl SnapshotHistory {
     /// Newest first.
     pub async fn list(&self, cluster: &str) -> Result<Vec<HistoryRow>, HistoryError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM snapshots WHERE cluster = ? ORDER BY taken_at_ms DESC, id DESC"
+            "SELECT {COLUMNS} FROM snapshots WHERE cluster = $1 ORDER BY taken_at_ms DESC, id DESC"
         ))
         .bind(cluster)
         .fetch_all(&self.pool)
@@ -121,7 +121,7 @@ impl SnapshotHistory {
 
     pub async fn find(&self, cluster: &str, id: &str) -> Result<Option<HistoryRow>, HistoryError> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM snapshots WHERE cluster = ? AND id = ?"
+            "SELECT {COLUMNS} FROM snapshots WHERE cluster = $1 AND id = $2"
         ))
         .bind(cluster)
         .bind(id)
@@ -132,7 +132,7 @@ impl SnapshotHistory {
 
     /// Removes one row (retention, after its object is gone).
     pub async fn delete(&self, cluster: &str, id: &str) -> Result<(), HistoryError> {
-        sqlx::query("DELETE FROM snapshots WHERE cluster = ? AND id = ?")
+        sqlx::query("DELETE FROM snapshots WHERE cluster = $1 AND id = $2")
             .bind(cluster)
             .bind(id)
             .execute(&self.pool)
@@ -145,7 +145,7 @@ impl SnapshotHistory {
         id: &str,
         rehearsal: &RehearsalResult,
     ) -> Result<(), HistoryError> {
-        sqlx::query("UPDATE snapshots SET rehearsal_json = ? WHERE id = ?")
+        sqlx::query("UPDATE snapshots SET rehearsal_json = $1 WHERE id = $2")
             .bind(serde_json::to_string(rehearsal).ok())
             .bind(id)
             .execute(&self.pool)
@@ -155,7 +155,7 @@ impl SnapshotHistory {
 }
 
 fn json_column<T: serde::de::DeserializeOwned>(
-    row: &sqlx::sqlite::SqliteRow,
+    row: &sqlx::any::AnyRow,
     id: &str,
     column: &'static str,
 ) -> Result<Option<T>, HistoryError> {
@@ -170,7 +170,7 @@ fn json_column<T: serde::de::DeserializeOwned>(
     .transpose()
 }
 
-fn read_row(row: &sqlx::sqlite::SqliteRow) -> Result<HistoryRow, HistoryError> {
+fn read_row(row: &sqlx::any::AnyRow) -> Result<HistoryRow, HistoryError> {
     let id: String = row.try_get("id")?;
     let status: Option<(Option<SnapshotFigures>, Option<u64>)> =
         json_column(row, &id, "status_json")?;

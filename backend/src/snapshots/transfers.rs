@@ -53,6 +53,8 @@ pub struct SnapshotTransfersHub {
     registry: Mutex<Registry>,
     /// Bumped on every change worth telling; watchers rebuild their cluster's view.
     changed: watch::Sender<u64>,
+    /// Tells the other console replicas that a cluster's history changed.
+    relay: std::sync::OnceLock<crate::storage::ChangeRelay>,
 }
 
 impl Default for SnapshotTransfersHub {
@@ -60,6 +62,7 @@ impl Default for SnapshotTransfersHub {
         Self {
             registry: Mutex::new(Registry::default()),
             changed: watch::Sender::new(0),
+            relay: std::sync::OnceLock::new(),
         }
     }
 }
@@ -139,6 +142,29 @@ impl SnapshotTransfersHub {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
+
+    /// Ended transfers are also told to the other replicas through `relay`.
+    pub fn relay_to(&self, relay: crate::storage::ChangeRelay) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// A transfer of `cluster` ended on another replica: this one's watchers refetch the history.
+    pub fn finished_elsewhere(&self, cluster: &str) {
+        *self
+            .registry()
+            .finished
+            .entry(cluster.to_string())
+            .or_default() += 1;
+        self.notify();
+    }
+
+    /// After the link to the other replicas was lost: every cluster's history may have changed.
+    pub fn finished_elsewhere_all(&self) {
+        for count in self.registry().finished.values_mut() {
+            *count += 1;
+        }
+        self.notify();
+    }
 }
 
 /// A transfer in flight: tell it the bytes received; dropping it ends the transfer (the history
@@ -200,6 +226,12 @@ impl Drop for TransferGuard<'_> {
                 .or_default() += 1;
         }
         self.hub.notify();
+        if let Some(relay) = self.hub.relay.get() {
+            relay.publish(
+                crate::storage::Topic::SnapshotHistory,
+                &self.running.cluster,
+            );
+        }
     }
 }
 

@@ -20,8 +20,32 @@ fn parse(list: &serde_json::Value) -> Vec<AuditEntry> {
     serde_json::from_value(list["entries"].clone()).expect("entries")
 }
 
-async fn talos_dr(args: &[&str]) -> std::process::Output {
-    let command = tokio::process::Command::new(env!("CARGO_BIN_EXE_talos-dr"))
+/// The console's command line on `app`'s database (`--data-dir` given by the caller; a
+/// PostgreSQL database through DATABASE_URL).
+fn command_on(app: &TestApp) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_talos-dr"));
+    match app.database_url() {
+        Some(url) => command.env("DATABASE_URL", url),
+        None => command.env_remove("DATABASE_URL"),
+    };
+    command
+}
+
+/// Lets a test tamper with the trail the way someone with the database could.
+async fn drop_append_only_guard(app: &TestApp, sqlite_trigger: &str) {
+    let sql = match app.database_url() {
+        // One PostgreSQL trigger guards updates and deletes.
+        Some(_) => "DROP TRIGGER audit_log_no_update ON audit_log".to_string(),
+        None => format!("DROP TRIGGER {sqlite_trigger}"),
+    };
+    sqlx::query(&sql)
+        .execute(&app.storage.pool)
+        .await
+        .expect("drop");
+}
+
+async fn talos_dr(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let command = command_on(app)
         .args(args)
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
@@ -145,7 +169,7 @@ async fn a_changed_row_breaks_the_chain_at_that_entry() {
         app.storage.audit.verify().await.expect("verifies"),
         ChainReport::Intact { entries: 4 }
     );
-    let intact = talos_dr(&["audit", "verify", "--data-dir", &data_dir]).await;
+    let intact = talos_dr(&app, &["audit", "verify", "--data-dir", &data_dir]).await;
     assert!(intact.status.success());
     assert_eq!(
         String::from_utf8_lossy(&intact.stdout).trim(),
@@ -157,17 +181,14 @@ async fn a_changed_row_breaks_the_chain_at_that_entry() {
         .execute(&app.storage.pool)
         .await;
     assert!(refused.is_err(), "the trigger refuses updates");
-    sqlx::query("DROP TRIGGER audit_log_no_update")
-        .execute(&app.storage.pool)
-        .await
-        .expect("drop");
+    drop_append_only_guard(&app, "audit_log_no_update").await;
     sqlx::query("UPDATE audit_log SET actor = 'tester' WHERE seq = 3")
         .execute(&app.storage.pool)
         .await
         .expect("update");
 
     let report = app.storage.audit.verify().await.expect("verifies");
-    let broken = talos_dr(&["audit", "verify", "--data-dir", &data_dir]).await;
+    let broken = talos_dr(&app, &["audit", "verify", "--data-dir", &data_dir]).await;
 
     assert!(
         matches!(report, ChainReport::Broken { seq: 3, .. }),
@@ -187,10 +208,7 @@ async fn a_removed_row_is_named_too() {
     for _ in 0..3 {
         app.anonymous().login("nobody", "some password here").await;
     }
-    sqlx::query("DROP TRIGGER audit_log_no_delete")
-        .execute(&app.storage.pool)
-        .await
-        .expect("drop");
+    drop_append_only_guard(&app, "audit_log_no_delete").await;
     sqlx::query("DELETE FROM audit_log WHERE seq = 2")
         .execute(&app.storage.pool)
         .await
@@ -209,37 +227,46 @@ async fn user_add_prints_a_password_that_signs_in() {
     let app = spawn_app(FakeTalos::healthy_cluster(1)).await;
     let data_dir = app.data_dir.path().to_str().expect("utf8 path").to_string();
 
-    let added = talos_dr(&[
-        "user",
-        "add",
-        "erin",
-        "--role",
-        "approver",
-        "--role",
-        "viewer",
-        "--data-dir",
-        &data_dir,
-    ])
+    let added = talos_dr(
+        &app,
+        &[
+            "user",
+            "add",
+            "erin",
+            "--role",
+            "approver",
+            "--role",
+            "viewer",
+            "--data-dir",
+            &data_dir,
+        ],
+    )
     .await;
-    let duplicate = talos_dr(&[
-        "user",
-        "add",
-        "erin",
-        "--role",
-        "viewer",
-        "--data-dir",
-        &data_dir,
-    ])
+    let duplicate = talos_dr(
+        &app,
+        &[
+            "user",
+            "add",
+            "erin",
+            "--role",
+            "viewer",
+            "--data-dir",
+            &data_dir,
+        ],
+    )
     .await;
-    let bad_role = talos_dr(&[
-        "user",
-        "add",
-        "frank",
-        "--role",
-        "root",
-        "--data-dir",
-        &data_dir,
-    ])
+    let bad_role = talos_dr(
+        &app,
+        &[
+            "user",
+            "add",
+            "frank",
+            "--role",
+            "root",
+            "--data-dir",
+            &data_dir,
+        ],
+    )
     .await;
 
     assert!(
@@ -279,7 +306,7 @@ async fn user_add_reads_the_password_from_stdin() {
     use tokio::io::AsyncWriteExt as _;
     let app = spawn_app(FakeTalos::healthy_cluster(1)).await;
     let data_dir = app.data_dir.path().to_str().expect("utf8 path").to_string();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_talos-dr"))
+    let mut child = command_on(&app)
         .args([
             "user",
             "add",

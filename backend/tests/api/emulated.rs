@@ -42,6 +42,7 @@ async fn start(base_ip: Ipv4Addr, seed_keys: usize) -> EmulatedConsole {
             talosconfigs: Default::default(),
         }],
         data_dir: "unused-data-dir".into(),
+        database_url: None,
         secure_cookies: false,
         metrics_token: None,
     };

@@ -88,17 +88,63 @@ pub async fn spawn_app_with_access(
     spawn_app_configured(clusters, access, |state| state).await
 }
 
+/// The environment variable naming the test PostgreSQL server (scripts/test.sh starts one).
+pub const TEST_DATABASE_URL: &str = "TALOS_DR_TEST_DATABASE_URL";
+
+/// A new, empty database on the test PostgreSQL server, as a URL.
+pub async fn fresh_postgres_url() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var(TEST_DATABASE_URL).unwrap_or_else(|_| {
+        panic!(
+            "{TEST_DATABASE_URL} must name a PostgreSQL server for these tests: scripts/test.sh starts one \
+             (source scripts/lib/postgres.sh; start_postgres 127.0.110.1 55432)"
+        )
+    });
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("the test PostgreSQL server at {admin} answers: {e}"));
+    let name = format!("tdr_{}", talos_dr::recovery::new_id());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("a test database is created");
+    let mut url = url::Url::parse(&admin).expect("the test server URL parses");
+    url.set_path(&name);
+    url.to_string()
+}
+
+/// The database of one test: SQLite in `data_dir`, or a new PostgreSQL database on the test
+/// server when `TALOS_DR_TEST_STORE=postgres` (scripts/test.sh runs part of this suite so).
+pub async fn open_storage(data_dir: &std::path::Path) -> Storage {
+    let url = match std::env::var("TALOS_DR_TEST_STORE").as_deref() {
+        Ok("postgres") => Some(fresh_postgres_url().await),
+        _ => None,
+    };
+    Storage::connect(data_dir, url.as_deref())
+        .await
+        .expect("database opens")
+}
+
 /// As [`spawn_app_with_access`], with `configure` applied to the state before it serves.
 pub async fn spawn_app_configured(
     clusters: Vec<WatchedCluster>,
     access: AccessSettings,
     configure: impl FnOnce(AppState) -> AppState,
 ) -> TestApp {
-    LazyLock::force(&TRACING);
     let data_dir = tempfile::tempdir().expect("temp data dir");
-    let storage = Storage::open(data_dir.path())
-        .await
-        .expect("database opens");
+    let storage = open_storage(data_dir.path()).await;
+    spawn_app_on(storage, data_dir, clusters, access, configure).await
+}
+
+/// The console on an already opened database (a replica of another console, say).
+pub async fn spawn_app_on(
+    storage: Storage,
+    data_dir: TempDir,
+    clusters: Vec<WatchedCluster>,
+    access: AccessSettings,
+    configure: impl FnOnce(AppState) -> AppState,
+) -> TestApp {
+    LazyLock::force(&TRACING);
     let state = configure(AppState::new(clusters, storage.clone(), access));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -117,7 +163,17 @@ pub async fn spawn_app_configured(
         data_dir,
         server,
     };
-    app.add_user("tester", &Role::ALL).await;
+    if app
+        .storage
+        .users
+        .find("tester")
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        app.add_user("tester", &Role::ALL).await;
+    }
     let tester = app.sign_in("tester", TEST_PASSWORD).await;
     app.http = tester.http;
     app.csrf = tester.csrf.expect("signed in");
@@ -125,6 +181,13 @@ pub async fn spawn_app_configured(
 }
 
 impl TestApp {
+    /// The PostgreSQL database the app runs on, if it does (test databases have no password,
+    /// so the printable URL is the URL).
+    pub fn database_url(&self) -> Option<String> {
+        (self.storage.kind() == talos_dr::storage::DatabaseKind::Postgres)
+            .then(|| self.storage.place().to_string())
+    }
+
     /// Adds a user with `TEST_PASSWORD`.
     pub async fn add_user(&self, name: &str, roles: &[Role]) {
         add_user(&self.storage.users, name, roles, Some(TEST_PASSWORD.into()))

@@ -81,6 +81,7 @@ async fn backups_are_sealed_per_node_and_download_as_the_node_serves_them() {
             talosconfigs: Default::default(),
         }],
         data_dir: "unused-data-dir".into(),
+        database_url: None,
         secure_cookies: false,
         metrics_token: None,
     };

@@ -19,6 +19,7 @@ mod oidc;
 mod pki;
 mod recovery;
 mod recovery_faults;
+mod replicas;
 mod s3;
 mod schedules;
 mod snapshots;

@@ -132,6 +132,7 @@ fn sample(kind: NotificationKind) -> Notification {
         link: Some("/incidents/abc".into()),
         incident_id: Some("abc".into()),
         at_ms: 1,
+        once_key: None,
     }
 }
 

@@ -6,7 +6,7 @@ mod emulated_flow;
 mod etcd_volumes;
 mod guard_rails;
 mod notifying;
-mod planning;
+pub mod planning;
 mod restart;
 mod watching;
 

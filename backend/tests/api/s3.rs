@@ -69,6 +69,7 @@ async fn a_console_configured_for_s3_takes_snapshots_into_the_bucket() {
             talosconfigs: Default::default(),
         }],
         data_dir: "unused-data-dir".into(),
+        database_url: None,
         secure_cookies: false,
         metrics_token: None,
     };

@@ -214,6 +214,7 @@ async fn scheduled_snapshots_appear_and_retention_removes_the_oldest() {
             talosconfigs: Default::default(),
         }],
         data_dir: "unused-data-dir".into(),
+        database_url: None,
         secure_cookies: false,
         metrics_token: None,
     };

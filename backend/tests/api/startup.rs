@@ -17,6 +17,7 @@ fn config_for(path: std::path::PathBuf, context: Option<&str>) -> Config {
             talosconfigs: Default::default(),
         }],
         data_dir: "unused-data-dir".into(),
+        database_url: None,
         secure_cookies: false,
         metrics_token: None,
     }
@@ -78,6 +79,7 @@ async fn serve_and_fail(args: &[&str]) -> String {
         .args(args)
         .env_remove("TALOS_DR_CONFIG")
         .env_remove("TALOS_DR_LISTEN")
+        .env_remove("DATABASE_URL")
         .kill_on_drop(true);
     let output = tokio::time::timeout(Duration::from_secs(20), command.output())
         .await
@@ -204,5 +206,48 @@ async fn the_first_start_creates_an_admin_and_prints_its_password_once() {
         talos_dr::auth::password::verify_password(password, Some(admin.password_hash))
             .await
             .expect("verify")
+    );
+}
+
+#[tokio::test]
+async fn the_binary_refuses_a_database_it_cannot_use_naming_it_without_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("talosconfig");
+    std::fs::write(
+        &path,
+        TestPki::new().talosconfig("prod", &["127.0.0.1".into()], &[]),
+    )
+    .expect("write");
+    let cluster = format!("prod={}", path.display());
+    let data_dir = dir.path().join("data");
+    let data_dir = data_dir.to_str().expect("utf-8 path");
+    let common = [
+        "--listen",
+        "127.0.0.1:0",
+        "--cluster",
+        &cluster,
+        "--data-dir",
+        data_dir,
+    ];
+
+    // Nothing listens there: the console names the database, never its password.
+    let mut args = common.to_vec();
+    args.extend([
+        "--database-url",
+        "postgres://talos:s3cret@127.0.110.9:1/console",
+    ]);
+    let stderr = serve_and_fail(&args).await;
+    assert!(
+        stderr.contains("database postgres://talos:***@127.0.110.9:1/console: cannot open it"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+
+    let mut args = common.to_vec();
+    args.extend(["--database-url", "mysql://talos@db/console"]);
+    let stderr = serve_and_fail(&args).await;
+    assert!(
+        stderr.contains("--database-url (DATABASE_URL): scheme \"mysql\" is not supported"),
+        "{stderr}"
     );
 }

@@ -139,6 +139,7 @@ async fn the_console_polls_a_real_talos_api_from_a_talosconfig() {
             talosconfigs: Default::default(),
         }],
         data_dir: "unused-data-dir".into(),
+        database_url: None,
         secure_cookies: false,
         metrics_token: None,
     };

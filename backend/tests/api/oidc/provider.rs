@@ -193,9 +193,7 @@ pub async fn serve_console(
         .await
         .expect("the provider is discovered");
     let data_dir = tempfile::tempdir().expect("temp data dir");
-    let storage = Storage::open(data_dir.path())
-        .await
-        .expect("database opens");
+    let storage = crate::helpers::open_storage(data_dir.path()).await;
     let state =
         AppState::new(Vec::new(), storage.clone(), AccessSettings::default()).with_oidc(oidc);
     let server = tokio::spawn(async move {

@@ -78,7 +78,7 @@ async fn store_snapshots(rig: &FakeRig) {
 
 /// Opens an incident, overrides the pre-checks (the fake cluster is healthy) and chooses the
 /// good snapshot: the plan is ready.
-pub(super) async fn planned_incident(rig: &FakeRig) -> IncidentView {
+pub(crate) async fn planned_incident(rig: &FakeRig) -> IncidentView {
     let team = &rig.team;
     let opened = post(
         &team.operator,
@@ -187,7 +187,7 @@ pub(super) fn step_path(view: &IncidentView, kind: StepKind, host: &str, action:
     )
 }
 
-pub(super) async fn request(client: &Client, view: &IncidentView, host: &str) -> Answer {
+pub(crate) async fn request(client: &Client, view: &IncidentView, host: &str) -> Answer {
     post(
         client,
         &step_path(view, StepKind::ResetNode, host, "request"),
@@ -196,7 +196,7 @@ pub(super) async fn request(client: &Client, view: &IncidentView, host: &str) ->
     .await
 }
 
-pub(super) async fn approve(client: &Client, view: &IncidentView, host: &str) -> Answer {
+pub(crate) async fn approve(client: &Client, view: &IncidentView, host: &str) -> Answer {
     post(
         client,
         &step_path(view, StepKind::ResetNode, host, "approvals"),
@@ -205,7 +205,7 @@ pub(super) async fn approve(client: &Client, view: &IncidentView, host: &str) ->
     .await
 }
 
-pub(super) async fn run(client: &Client, view: &IncidentView, host: &str, typed: &str) -> Answer {
+pub(crate) async fn run(client: &Client, view: &IncidentView, host: &str, typed: &str) -> Answer {
     post(
         client,
         &step_path(view, StepKind::ResetNode, host, "run"),

@@ -34,6 +34,7 @@ async fn scheduled_snapshots_are_rehearsed_when_the_schedule_asks() {
             talosconfigs: Default::default(),
         }],
         data_dir: "unused-data-dir".into(),
+        database_url: None,
         secure_cookies: false,
         metrics_token: None,
     };

@@ -89,8 +89,8 @@ pub(super) fn plain(steps: &[StoredStep]) -> Vec<talos_dr_shared::recovery::Reco
     steps.iter().map(|s| s.step.clone()).collect()
 }
 
-/// The target's state now, as the approval fingerprint has it.
-pub(super) fn fingerprint_now(
+/// The target's state now, read from the node, as the approval fingerprint has it.
+pub(super) async fn fingerprint_now(
     cluster: &WatchedCluster,
     step: &StoredStep,
 ) -> Result<String, RecoveryError> {
@@ -100,7 +100,11 @@ pub(super) fn fingerprint_now(
         .as_ref()
         .ok_or(RecoveryError::Refused(Refusal::NoTarget))?;
     let health = latest_health(cluster)?;
-    Ok(nodes::target_state(&health, &target.address).fingerprint())
+    Ok(
+        nodes::fresh_target_state(cluster.talos.as_ref(), &health, &target.address)
+            .await
+            .fingerprint(),
+    )
 }
 
 /// `POST /api/clusters/{cluster}/incidents`

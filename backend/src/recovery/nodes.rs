@@ -13,6 +13,9 @@ use crate::talos::TalosApi;
 /// How long one node may take to say where etcd's data is.
 const VOLUME_READ_WITHIN: Duration = Duration::from_secs(5);
 
+/// How long the target of an approval or a run may take to say its state.
+const TARGET_READ_WITHIN: Duration = Duration::from_secs(5);
+
 pub fn node<'a>(health: &'a ClusterHealth, address: &str) -> Option<&'a NodeHealth> {
     health.nodes.iter().find(|n| n.node == address)
 }
@@ -91,6 +94,54 @@ pub fn plan_nodes(
             }
         })
         .collect()
+}
+
+/// The target's state read from the node itself at the moment of an approval or a run, so both
+/// compare what the node is now rather than a health poll that may have started seconds before
+/// (a poll in flight when etcd died still says Running). Only calls that answer without etcd are
+/// made; the member id, which changes only along with the service state, comes from `health`.
+/// A call that fails on a node that answered keeps the poll's value; a node that answers nothing
+/// is unreachable.
+pub async fn fresh_target_state(
+    talos: &dyn TalosApi,
+    health: &ClusterHealth,
+    address: &str,
+) -> TargetState {
+    let polled = target_state(health, address);
+    let (machine_type, service) = tokio::join!(
+        tokio::time::timeout(TARGET_READ_WITHIN, talos.machine_type(address)),
+        tokio::time::timeout(TARGET_READ_WITHIN, talos.etcd_service(address)),
+    );
+    let reachable = answered(&machine_type) || answered(&service);
+    if !reachable {
+        return TargetState {
+            reachable: false,
+            ..polled
+        };
+    }
+    TargetState {
+        reachable,
+        machine_type: match machine_type {
+            Ok(Ok(t)) => Some(t),
+            _ => polled.machine_type,
+        },
+        etcd_state: match service {
+            Ok(Ok(service)) => service.map(|s| s.state),
+            _ => polled.etcd_state,
+        },
+        member_id: polled.member_id,
+    }
+}
+
+/// Whether the node's Talos API gave any answer, good or bad, within the bound.
+fn answered<T>(
+    result: &Result<Result<T, crate::talos::TalosError>, tokio::time::error::Elapsed>,
+) -> bool {
+    match result {
+        Ok(Ok(_)) => true,
+        Ok(Err(e)) => e.node_answered(),
+        Err(_) => false,
+    }
 }
 
 /// Where each node whose Talos API answers keeps etcd's data, read from all of them at once.

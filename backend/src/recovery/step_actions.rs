@@ -1,6 +1,6 @@
 //! What people do with one step of the plan: request it, answer the request, run it with the
 //! typed hostname, or judge it after a failure or a restart. Every action re-checks the shared
-//! guard rails against the stored plan and the target's state in the latest health poll.
+//! guard rails against the stored plan and the target's state read from the node.
 
 use talos_dr_shared::Role;
 use talos_dr_shared::recovery::{
@@ -29,7 +29,7 @@ pub async fn request_step(
     let step = find_step(&steps, id, step_id)?;
     check_request(&plain(&steps), &step.step, &user.roles, reason)?;
     let reason = required_text("reason", reason)?;
-    let fingerprint = fingerprint_now(cluster, step)?;
+    let fingerprint = fingerprint_now(cluster, step).await?;
     let now = service.now_ms();
     let event = NewEvent::new(
         now,
@@ -132,7 +132,7 @@ pub async fn answer_request(
         .filter(|r| !r.is_empty())
         .map(|r| required_text("reason", r))
         .transpose()?;
-    let fingerprint = fingerprint_now(cluster, step)?;
+    let fingerprint = fingerprint_now(cluster, step).await?;
     let now = service.now_ms();
     let approval = Approval {
         by: user.username.clone(),
@@ -226,7 +226,7 @@ pub async fn run_step(
     let step = find_step(&steps, id, step_id)?;
     let now = service.now_ms();
     let fingerprint = match &step.step.target {
-        Some(_) => fingerprint_now(cluster, step)?,
+        Some(_) => fingerprint_now(cluster, step).await?,
         None => String::new(),
     };
     let checked = check_run(

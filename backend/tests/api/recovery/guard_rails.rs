@@ -410,3 +410,55 @@ async fn two_runs_of_one_step_claim_it_once_and_two_approvals_can_be_required() 
     .await;
     assert_eq!(rig.fake.count(&node_name(3), RecoveryCallKind::Reset), 1);
 }
+
+/// The run reads the target itself: a change the console's health poll has not seen yet still
+/// voids the approval (a poll that started before etcd died says Running until it ends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_the_health_poll_has_not_seen_yet_voids_the_approval() {
+    let rig = fake_rig(3, ApprovalPolicy::default()).await;
+    let team = &rig.team;
+    let view = planned_incident(&rig).await;
+    assert_eq!(request(&team.operator, &view, "cp-1").await.status, 200);
+    assert_eq!(approve(&team.approver, &view, "cp-1").await.status, 200);
+    // From now on every poll waits out its call timeout on cp-3, so no poll that starts after
+    // cp-1's etcd stops can end before the run below.
+    rig.fake.update(&node_name(3), |n| n.hang = true);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    rig.fake.stop_etcd(&node_name(1));
+    let voided = run(&team.operator, &view, "cp-1", "cp-1").await;
+    assert_eq!(
+        (voided.status, voided.error().error.code.as_str()),
+        (409, "approval_voided"),
+        "{}",
+        voided.body
+    );
+    assert!(
+        voided
+            .error()
+            .error
+            .message
+            .contains("now: reachable=true machine_type=controlplane etcd=Failed"),
+        "{}",
+        voided.body
+    );
+    assert_eq!(rig.fake.count(&node_name(1), RecoveryCallKind::Reset), 0);
+
+    // A target that stops answering is unreachable now, whatever the last poll said.
+    rig.fake.update(&node_name(3), |n| n.hang = false);
+    assert_eq!(request(&team.operator, &view, "cp-1").await.status, 200);
+    assert_eq!(approve(&team.approver, &view, "cp-1").await.status, 200);
+    rig.fake.cut_off(&node_name(1));
+    let gone = run(&team.operator, &view, "cp-1", "cp-1").await;
+    assert_eq!(
+        (gone.status, gone.error().error.code.as_str()),
+        (409, "approval_voided"),
+        "{}",
+        gone.body
+    );
+    assert!(
+        gone.error().error.message.contains("now: reachable=false"),
+        "{}",
+        gone.body
+    );
+    assert_eq!(rig.fake.count(&node_name(1), RecoveryCallKind::Reset), 0);
+}

@@ -232,7 +232,6 @@ async fn run_process(
                 return;
             }
             Outcome::Exited(status) => {
-                node.set_etcd_pid(None);
                 // Restarts use the data the first start wrote. A start that died before writing
                 // its WAL (e.g. it could not reach its peers) must be retried with the same
                 // cluster flags: etcd creates `member/snap` before it fails, so only the WAL counts.
@@ -248,6 +247,8 @@ async fn run_process(
                     ServiceState::Waiting,
                     format!("Error running Containerd(etcd), going to restart forever: task \"etcd\" failed: {text}"),
                 );
+                // Cleared after the state, so whoever waits for the pid to go sees Waiting too.
+                node.set_etcd_pid(None);
                 if !node.etcd_held_down() && sleep_or_stop(stop, RESTART_DELAY).await {
                     return;
                 }

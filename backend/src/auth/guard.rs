@@ -59,16 +59,30 @@ pub async fn guard(
 ) -> Response {
     let state_changing = changes_state(request.method());
     let client = client_addr(&request);
-    let cluster = request
+    let params: Vec<(String, String)> = request
         .extract_parts::<RawPathParams>()
         .await
-        .ok()
-        .and_then(|params| {
+        .map(|params| {
             params
                 .iter()
-                .find(|(name, _)| *name == "cluster")
-                .map(|(_, value)| value.to_string())
-        });
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let param = |wanted: &str| {
+        params
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.clone())
+    };
+    let cluster = match param("cluster") {
+        Some(cluster) => Some(cluster),
+        None if request.uri().path().starts_with("/api/incidents/") => match param("id") {
+            Some(id) => incident_cluster(&state, &id).await,
+            None => None,
+        },
+        None => None,
+    };
     let audit_action = policy.audit.filter(|_| state_changing);
     let asked = Asked {
         headers: request.headers().clone(),
@@ -132,6 +146,17 @@ pub async fn guard(
                     .await;
             }
             ApiError::Auth(refusal).into_response()
+        }
+    }
+}
+
+/// The cluster an incident route acts on, for its audit entry (also when the action fails).
+async fn incident_cluster(state: &AppState, id: &str) -> Option<String> {
+    match state.recovery().store.incident(id).await {
+        Ok(incident) => incident.map(|i| i.cluster),
+        Err(e) => {
+            tracing::warn!(incident = %id, error = %e, "cannot read the incident's cluster for the audit trail");
+            None
         }
     }
 }

@@ -290,6 +290,30 @@ async fn every_guard_rail_holds_on_the_way_to_a_reset() {
     let audit = rig.app.get("/api/audit?action=step_run").await;
     let entries: serde_json::Value = audit.json().await.expect("audit");
     assert!(entries.to_string().contains("olivia"), "{entries}");
+
+    // Every action on the incident names its cluster, the refused ones too.
+    let audit = rig.app.get("/api/audit?limit=500").await;
+    let entries: serde_json::Value = audit.json().await.expect("audit");
+    let on_incident: Vec<&serde_json::Value> = entries["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            e["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("incident_") || a.starts_with("step_"))
+        })
+        .collect();
+    assert!(
+        on_incident.iter().any(|e| e["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("failed"))),
+        "{entries}"
+    );
+    assert!(on_incident.len() > 5, "{entries}");
+    for entry in on_incident {
+        assert_eq!(entry["cluster"], "prod", "{entry}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use talos_dr_shared::Role;
 
-pub use store::{AuditFilter, AuditStore, ChainReport};
+pub use store::{AuditFilter, AuditStore, ChainReport, append_within};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {

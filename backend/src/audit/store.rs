@@ -145,46 +145,9 @@ impl AuditStore {
         // without waiting), and the entry would be lost.
         let mut tx =
             crate::storage::begin_write(&self.pool, crate::storage::WriteLock::Audit).await?;
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_string()));
-        let roles: Vec<&str> = entry.roles.iter().map(Role::as_str).collect();
-        let mut row = Row {
-            seq: prev_seq + 1,
-            at_ms: now_ms(),
-            actor: entry.actor,
-            roles: roles.join(","),
-            action: entry.action,
-            cluster: entry.cluster,
-            target: entry.target,
-            parameters: serde_json::to_string(&entry.parameters)?,
-            outcome: entry.outcome,
-            client: entry.client,
-            prev_hash,
-            hash: String::new(),
-        };
-        row.hash = row.hashed().digest()?;
-        sqlx::query(&format!(
-            "INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-        ))
-        .bind(row.seq)
-        .bind(row.at_ms)
-        .bind(&row.actor)
-        .bind(&row.roles)
-        .bind(&row.action)
-        .bind(&row.cluster)
-        .bind(&row.target)
-        .bind(&row.parameters)
-        .bind(&row.outcome)
-        .bind(&row.client)
-        .bind(&row.prev_hash)
-        .bind(&row.hash)
-        .execute(&mut *tx)
-        .await?;
+        let entry = insert_next(&mut tx, entry).await?;
         tx.commit().await?;
-        Ok(row.into_entry())
+        Ok(entry)
     }
 
     /// Appends, and logs instead of failing: used after an action already happened, where the
@@ -299,4 +262,61 @@ impl AuditStore {
             }
         }
     }
+}
+
+/// Appends `entry` inside a transaction that also writes something else (a step's move), so
+/// both land or neither does. The caller's transaction must hold the database's write lock
+/// (`begin_write`); on PostgreSQL the audit trail's own lock is taken here as well.
+pub async fn append_within(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    entry: NewAuditEntry,
+) -> Result<AuditEntry, AuditError> {
+    crate::storage::lock_within(tx, crate::storage::WriteLock::Audit).await?;
+    insert_next(tx, entry).await
+}
+
+/// Writes `entry` after the trail's last one, chaining its hash.
+async fn insert_next(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    entry: NewAuditEntry,
+) -> Result<AuditEntry, AuditError> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut **tx)
+            .await?;
+    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_string()));
+    let roles: Vec<&str> = entry.roles.iter().map(Role::as_str).collect();
+    let mut row = Row {
+        seq: prev_seq + 1,
+        at_ms: now_ms(),
+        actor: entry.actor,
+        roles: roles.join(","),
+        action: entry.action,
+        cluster: entry.cluster,
+        target: entry.target,
+        parameters: serde_json::to_string(&entry.parameters)?,
+        outcome: entry.outcome,
+        client: entry.client,
+        prev_hash,
+        hash: String::new(),
+    };
+    row.hash = row.hashed().digest()?;
+    sqlx::query(&format!(
+            "INSERT INTO audit_log ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        ))
+        .bind(row.seq)
+        .bind(row.at_ms)
+        .bind(&row.actor)
+        .bind(&row.roles)
+        .bind(&row.action)
+        .bind(&row.cluster)
+        .bind(&row.target)
+        .bind(&row.parameters)
+        .bind(&row.outcome)
+        .bind(&row.client)
+        .bind(&row.prev_hash)
+        .bind(&row.hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(row.into_entry())
 }

@@ -9,8 +9,8 @@ use talos_dr_shared::recovery::{
 };
 
 use super::executor::{
-    CALL_TIMEOUT, advance, audit_outcome, describe_plain, failed_event, finished_event, ms,
-    recovery_talos, settle,
+    CALL_TIMEOUT, advance, describe_plain, failed_event, finished_event, ms, recovery_talos,
+    settle_outcome,
 };
 use super::store::{NewEvent, StepChange, StoredStep};
 use super::{FailPoint, RecoveryError};
@@ -163,19 +163,17 @@ async fn carry_out(state: &AppState, incident: &Incident, stored: &StoredStep) {
             let change = StepChange::default()
                 .int("finished_at_ms", Some(service.now_ms()))
                 .text("detail", Some(detail.clone()));
-            if settle(
-                service,
-                &incident.id,
+            settle_outcome(
+                state,
+                incident,
                 step,
                 &[StepState::Claimed],
                 to,
                 change,
                 event,
+                &detail,
             )
-            .await
-            {
-                audit_outcome(state, incident, step, to, &detail).await;
-            }
+            .await;
         }
         Ok(()) => {
             failpoints.reach(step.kind, FailPoint::AfterCall).await;
@@ -236,19 +234,17 @@ pub async fn watch_and_settle(
     let change = StepChange::default()
         .int("finished_at_ms", Some(service.now_ms()))
         .text("detail", Some(detail.clone()));
-    if settle(
-        service,
-        &incident.id,
+    settle_outcome(
+        state,
+        incident,
         step,
         &[StepState::Sent],
         to,
         change,
         event,
+        &detail,
     )
-    .await
-    {
-        audit_outcome(state, incident, step, to, &detail).await;
-    }
+    .await;
 }
 
 async fn send(

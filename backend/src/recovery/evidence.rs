@@ -277,17 +277,15 @@ pub(super) async fn judge(state: &AppState, incident: &Incident, stored: &Stored
     let change = StepChange::default()
         .int("finished_at_ms", Some(service.now_ms()))
         .text("detail", Some(detail.clone()));
-    if settle(
-        service,
-        &incident.id,
+    super::executor::settle_outcome(
+        state,
+        incident,
         step,
         &[StepState::Claimed],
         StepState::Uncertain,
         change,
         event,
+        &detail,
     )
-    .await
-    {
-        super::executor::audit_outcome(state, incident, step, StepState::Uncertain, &detail).await;
-    }
+    .await;
 }

@@ -107,16 +107,21 @@ pub async fn settle(
     }
 }
 
-/// The console's own entry in the audit trail for what became of a destructive call (the
-/// person's request, approval and run have their own entries from the routes). Written after
-/// the step's transaction: the audit store appends in its own.
-pub async fn audit_outcome(
+/// Moves a destructive step to its outcome together with the console's own audit entry for it
+/// (the person's request, approval and run have their own entries from the routes), in one
+/// transaction; like [`settle`] otherwise.
+#[expect(clippy::too_many_arguments)]
+pub async fn settle_outcome(
     state: &AppState,
     incident: &Incident,
     step: &RecoveryStep,
-    outcome: StepState,
+    from: &[StepState],
+    to: StepState,
+    change: StepChange,
+    event: NewEvent,
     detail: &str,
-) {
+) -> bool {
+    let service = state.recovery();
     let mut parameters = std::collections::BTreeMap::new();
     parameters.insert("step".to_string(), step.kind.as_str().to_string());
     if let Some(t) = &step.target {
@@ -124,20 +129,30 @@ pub async fn audit_outcome(
         parameters.insert("node".to_string(), t.address.clone());
     }
     parameters.insert("detail".to_string(), detail.to_string());
-    state
-        .storage()
-        .audit
-        .record(crate::audit::NewAuditEntry {
-            actor: "(console)".into(),
-            roles: Vec::new(),
-            action: "step_outcome".into(),
-            cluster: Some(incident.cluster.clone()),
-            target: Some(format!("{}/{}", incident.id, step.id)),
-            parameters,
-            outcome: outcome.as_str().to_string(),
-            client: None,
-        })
-        .await;
+    let entry = crate::audit::NewAuditEntry {
+        actor: "(console)".into(),
+        roles: Vec::new(),
+        action: "step_outcome".into(),
+        cluster: Some(incident.cluster.clone()),
+        target: Some(format!("{}/{}", incident.id, step.id)),
+        parameters,
+        outcome: to.as_str().to_string(),
+        client: None,
+    };
+    match service
+        .store
+        .transition_audited(&incident.id, &step.id, from, to, change, &[event], entry)
+        .await
+    {
+        Ok(()) => {
+            service.notify(&incident.id);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(incident = %incident.id, step = %step.id, error = %e, "step not moved");
+            false
+        }
+    }
 }
 
 pub fn finished_event(service: &RecoveryService, step: &RecoveryStep, detail: &str) -> NewEvent {

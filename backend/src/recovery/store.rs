@@ -30,6 +30,8 @@ pub enum StoreError {
     Moved { now: StepState },
     #[error("no such step {0}")]
     NoStep(String),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// A value for one column of a step update.
@@ -368,6 +370,30 @@ impl RecoveryStore {
         for event in events {
             insert_event(&mut tx, incident_id, event).await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// As [`Self::transition`], with the console's audit entry for the move in the same
+    /// transaction: a crash between the two can neither keep the move without its entry nor
+    /// write the entry for a move that did not happen.
+    #[expect(clippy::too_many_arguments)]
+    pub async fn transition_audited(
+        &self,
+        incident_id: &str,
+        step_id: &str,
+        from: &[StepState],
+        to: StepState,
+        change: StepChange,
+        events: &[NewEvent],
+        audit: crate::audit::NewAuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
+        move_step(&mut tx, step_id, from, to, &change).await?;
+        for event in events {
+            insert_event(&mut tx, incident_id, event).await?;
+        }
+        crate::audit::append_within(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(())
     }

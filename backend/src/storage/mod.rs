@@ -336,6 +336,22 @@ pub async fn begin_write(
     }
 }
 
+/// Serializes a transaction that already writes (from [`begin_write`]) against the writers of a
+/// second kind as well. SQLite's write lock covers every kind already; PostgreSQL takes the
+/// kind's advisory lock. Take kinds in one order (recovery, then audit) to avoid deadlocks.
+pub async fn lock_within(
+    tx: &mut Transaction<'static, Any>,
+    lock: WriteLock,
+) -> Result<(), sqlx::Error> {
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT 1 FROM pg_advisory_xact_lock($1)")
+            .bind(lock.key())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Starts a transaction whose reads all see one moment (an incident with its steps, say).
 pub async fn begin_read(pool: &AnyPool) -> Result<Transaction<'static, Any>, sqlx::Error> {
     if is_postgres(pool) {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use talos_dr_shared::recovery::{IncidentStatus, StepKind, StepState};
+use talos_dr_shared::recovery::{IncidentStatus, StepKind, StepState, TimelineKind};
 
 use super::cluster::{KEPT_KEY, LOST_KEY, etcdctl, value_of};
 use super::flow::{PATIENCE, Recovery};
@@ -73,7 +73,7 @@ impl Recovery {
                 self.cluster.counters()
             );
         }
-        self.check_audit_trail().await;
+        self.check_audit_trail(&view).await;
         self.log(&format!(
             "finished after {} console starts; counters:\n{}",
             self.console.starts(),
@@ -91,7 +91,9 @@ impl Recovery {
 
     /// After every kill the trail's hash chain is intact and holds one `ok` entry per action
     /// the people took (an entry lost to a kill or a busy database is a gap in the trail).
-    async fn check_audit_trail(&mut self) {
+    /// Each outcome the console wrote on a destructive step's timeline has its `step_outcome`
+    /// entry, written in the same transaction: a kill between them loses neither.
+    async fn check_audit_trail(&mut self, view: &talos_dr_shared::recovery::IncidentView) {
         let (intact, words) = self.console.audit_verify().await;
         if !intact {
             self.finding(format!("talos-dr audit verify after the kills: {words}"));
@@ -106,6 +108,35 @@ impl Recovery {
                 && let Some(action) = entry["action"].as_str()
             {
                 *seen.entry(action.to_string()).or_default() += 1;
+            }
+        }
+        let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
+        for line in export.body.lines().filter(|l| !l.trim().is_empty()) {
+            if let Ok(entry) = serde_json::from_str::<serde_json::Value>(line)
+                && entry["action"] == "step_outcome"
+                && let Some(target) = entry["target"].as_str()
+            {
+                *outcomes.entry(target.to_string()).or_default() += 1;
+            }
+        }
+        for step in view.steps.iter().filter(|s| s.kind.is_destructive()) {
+            let on_timeline = view
+                .timeline
+                .iter()
+                .filter(|e| {
+                    e.step_id.as_deref() == Some(step.id.as_str())
+                        && e.actor.is_none()
+                        && matches!(e.kind, TimelineKind::StepFinished | TimelineKind::StepFailed)
+                })
+                .count();
+            let target = format!("{}/{}", view.incident.id, step.id);
+            let audited = outcomes.get(&target).copied().unwrap_or(0);
+            if audited != on_timeline || on_timeline == 0 {
+                self.finding(format!(
+                    "{} on {:?}: {on_timeline} outcomes on the timeline, {audited} `step_outcome` audit entries",
+                    step.kind.as_str(),
+                    step.target.as_ref().map(|t| &t.hostname)
+                ));
             }
         }
         let expected = self.expected_audit.clone();

@@ -37,9 +37,16 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::auth::oidc::{OidcArgs, OidcConfigError, OidcFileSection, OidcSettings};
+use crate::auth::oidc::{OidcConfigError, OidcFileSection, OidcSettings};
 use crate::storage::DEFAULT_DATA_DIR;
 use crate::talos::credentials::TalosRole;
+
+mod args;
+mod recovery;
+
+pub use args::ServeArgs;
+pub use recovery::RecoveryConfig;
+use recovery::RecoveryFile;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Viewers must see a change within 2 s; a change takes one interval plus the reply time of the
@@ -187,97 +194,6 @@ impl FromStr for ClusterConfig {
     }
 }
 
-/// `talos-dr serve` options. Each flag can also come from the environment variable named here.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct ServeArgs {
-    /// YAML config file (listen address, intervals, clusters).
-    #[arg(long, env = "TALOS_DR_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Address to serve the console on [default: 127.0.0.1:8080].
-    #[arg(long, env = "TALOS_DR_LISTEN", value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-    /// A cluster to watch; repeat for several.
-    #[arg(long = "cluster", value_name = "NAME=TALOSCONFIG[#CONTEXT]")]
-    pub clusters: Vec<ClusterConfig>,
-    /// Time between health polls, e.g. `2s` or `500ms` [default: 1s].
-    #[arg(long, env = "TALOS_DR_POLL_INTERVAL", value_name = "DURATION", value_parser = parse_duration_arg)]
-    pub poll_interval: Option<Duration>,
-    /// Timeout of one Talos call, e.g. `3s` [default: 3s].
-    #[arg(long, env = "TALOS_DR_CALL_TIMEOUT", value_name = "DURATION", value_parser = parse_duration_arg)]
-    pub call_timeout: Option<Duration>,
-    /// A talosconfig for one Talos role (reader, etcd_backup, admin) of a cluster; repeat for
-    /// several. The poller reads with the reader one, else with the cluster's talosconfig.
-    #[arg(
-        long = "cluster-credential",
-        value_name = "NAME:ROLE=TALOSCONFIG[#CONTEXT]"
-    )]
-    pub credentials: Vec<CredentialFlag>,
-    /// Directory for the database (users, sessions, audit trail) [default: ./talos-dr-data].
-    #[arg(long, env = "TALOS_DR_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// PostgreSQL database for users, sessions, audit trail, snapshot history and incidents,
-    /// shared by every console replica (postgres://user:password@host/db) [default: SQLite in
-    /// the data directory].
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Mark the session cookie Secure (needed when users reach the console over HTTPS).
-    #[arg(long, env = "TALOS_DR_SECURE_COOKIES")]
-    pub secure_cookies: bool,
-    /// Bearer token Prometheus must send to /metrics; without it only loopback clients scrape.
-    #[arg(
-        long,
-        env = "TALOS_DR_METRICS_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true
-    )]
-    pub metrics_token: Option<String>,
-    /// Directory for stored etcd snapshots [default: <data-dir>/snapshots].
-    #[arg(long, env = "TALOS_DR_SNAPSHOT_DIR", value_name = "DIR")]
-    pub snapshot_dir: Option<PathBuf>,
-    /// Largest snapshot file accepted, in bytes (taken or uploaded) [default: 9 GiB].
-    #[arg(long, env = "TALOS_DR_SNAPSHOT_SIZE_LIMIT", value_name = "BYTES")]
-    pub snapshot_size_limit: Option<u64>,
-    /// Free space that must stay on the snapshot store's disk; a snapshot that would eat into it
-    /// is refused as "disk full", in bytes [default: 256 MiB].
-    #[arg(long, env = "TALOS_DR_SNAPSHOT_MIN_FREE_SPACE", value_name = "BYTES")]
-    pub snapshot_min_free_space: Option<u64>,
-    /// File holding the 32-byte key (64 hex digits or base64) that machine config backups are
-    /// encrypted with; without it, machine config backups are refused.
-    #[arg(long, env = "TALOS_DR_CONFIG_BACKUP_KEY_FILE", value_name = "PATH")]
-    pub config_backup_key_file: Option<PathBuf>,
-    /// Approvals each destructive recovery step needs, from people other than the requester
-    /// [default: 1].
-    #[arg(long, env = "TALOS_DR_APPROVALS_REQUIRED", value_name = "N")]
-    pub approvals_required: Option<u32>,
-    /// How long an approval stands, e.g. `15m` [default: 15m].
-    #[arg(long, env = "TALOS_DR_APPROVAL_TTL", value_name = "DURATION", value_parser = parse_duration_arg)]
-    pub approval_ttl: Option<Duration>,
-    /// Whether an admin may approve their own request when nobody else can (true or false)
-    /// [default: true].
-    #[arg(long, env = "TALOS_DR_BREAK_GLASS", value_name = "BOOL")]
-    pub break_glass: Option<bool>,
-    /// How long a recovery wait (etcd Preparing, healthy, a node rebooting) may take [default: 10m].
-    #[arg(long, env = "TALOS_DR_RECOVERY_WAIT_DEADLINE", value_name = "DURATION", value_parser = parse_duration_arg)]
-    pub recovery_wait_deadline: Option<Duration>,
-    /// S3-compatible endpoint for snapshots (http:// or https://); the local directory otherwise.
-    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_ENDPOINT", value_name = "URL")]
-    pub snapshot_s3_endpoint: Option<String>,
-    /// Bucket for snapshots (with --snapshot-s3-endpoint).
-    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_BUCKET", value_name = "NAME")]
-    pub snapshot_s3_bucket: Option<String>,
-    /// Region of the bucket [default: us-east-1].
-    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_REGION", value_name = "REGION")]
-    pub snapshot_s3_region: Option<String>,
-    /// Access key id for the bucket.
-    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_ACCESS_KEY_ID", value_name = "ID")]
-    pub snapshot_s3_access_key_id: Option<String>,
-    /// File holding the secret access key for the bucket.
-    #[arg(long, env = "TALOS_DR_SNAPSHOT_S3_SECRET_FILE", value_name = "PATH")]
-    pub snapshot_s3_secret_file: Option<PathBuf>,
-    #[command(flatten)]
-    pub oidc: OidcArgs,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path}: cannot read it: {source}")]
@@ -334,36 +250,6 @@ struct ConfigFile {
     recovery: Option<RecoveryFile>,
 }
 
-/// The `recovery` section of the config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecoveryFile {
-    approvals_required: Option<u32>,
-    approval_ttl: Option<String>,
-    break_glass: Option<bool>,
-    wait_deadline: Option<String>,
-}
-
-/// How staged recoveries run: the approval policy and how long waits may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecoveryConfig {
-    pub approvals_required: u32,
-    pub approval_ttl: Duration,
-    pub break_glass_allowed: bool,
-    pub wait_deadline: Duration,
-}
-
-impl Default for RecoveryConfig {
-    fn default() -> Self {
-        Self {
-            approvals_required: 1,
-            approval_ttl: Duration::from_secs(15 * 60),
-            break_glass_allowed: true,
-            wait_deadline: Duration::from_secs(10 * 60),
-        }
-    }
-}
-
 /// Sign-in through an OpenID Connect provider: the config file's `oidc` section, then the
 /// `--oidc-*` flags; `None` when no issuer is set (local passwords only).
 pub fn load_oidc(args: &ServeArgs) -> Result<Option<OidcSettings>, ConfigError> {
@@ -382,67 +268,6 @@ pub fn load_oidc(args: &ServeArgs) -> Result<Option<OidcSettings>, ConfigError> 
         },
         None => ConfigError::Oidc(e),
     })
-}
-
-impl RecoveryConfig {
-    /// Defaults, then the config file's `recovery` section, then flags/environment.
-    pub fn load(args: &ServeArgs) -> Result<Self, ConfigError> {
-        let file = match &args.config {
-            Some(path) => Some((path.as_path(), read_file(path)?)),
-            None => None,
-        };
-        Self::from_layers(file, args)
-    }
-
-    fn from_layers(
-        file: Option<(&Path, ConfigFile)>,
-        args: &ServeArgs,
-    ) -> Result<Self, ConfigError> {
-        let mut config = Self::default();
-        if let Some((
-            path,
-            ConfigFile {
-                recovery: Some(r), ..
-            },
-        )) = file
-        {
-            let field_error = |field: &str, message: String| ConfigError::Field {
-                path: path.to_path_buf(),
-                field: format!("recovery.{field}"),
-                message,
-            };
-            if let Some(n) = r.approvals_required {
-                config.approvals_required = n;
-            }
-            if let Some(v) = &r.approval_ttl {
-                config.approval_ttl =
-                    parse_duration(v).map_err(|m| field_error("approval_ttl", m))?;
-            }
-            if let Some(b) = r.break_glass {
-                config.break_glass_allowed = b;
-            }
-            if let Some(v) = &r.wait_deadline {
-                config.wait_deadline =
-                    parse_duration(v).map_err(|m| field_error("wait_deadline", m))?;
-            }
-        }
-        if let Some(n) = args.approvals_required {
-            config.approvals_required = n;
-        }
-        if let Some(d) = args.approval_ttl {
-            config.approval_ttl = d;
-        }
-        if let Some(b) = args.break_glass {
-            config.break_glass_allowed = b;
-        }
-        if let Some(d) = args.recovery_wait_deadline {
-            config.wait_deadline = d;
-        }
-        if config.approvals_required == 0 {
-            return Err(ConfigError::NoApprovals);
-        }
-        Ok(config)
-    }
 }
 
 impl Config {
@@ -585,10 +410,6 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("{text:?} must be longer than zero"));
     }
     Ok(d)
-}
-
-fn parse_duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text)
 }
 
 #[cfg(test)]

@@ -126,7 +126,10 @@ impl Recovery {
                 .filter(|e| {
                     e.step_id.as_deref() == Some(step.id.as_str())
                         && e.actor.is_none()
-                        && matches!(e.kind, TimelineKind::StepFinished | TimelineKind::StepFailed)
+                        && matches!(
+                            e.kind,
+                            TimelineKind::StepFinished | TimelineKind::StepFailed
+                        )
                 })
                 .count();
             let target = format!("{}/{}", view.incident.id, step.id);

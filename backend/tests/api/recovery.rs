@@ -7,6 +7,7 @@ mod etcd_volumes;
 mod guard_rails;
 mod notifying;
 pub mod planning;
+mod recreate;
 mod restart;
 mod watching;
 

@@ -131,6 +131,14 @@ async fn start_api(
     Ok(ok())
 }
 
+async fn replace_machine(
+    State(faults): Shared,
+    UrlPath(ip): UrlPath<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    faults.replace_machine(parse_ip(&ip)?).await?;
+    Ok(ok())
+}
+
 async fn kill_etcd(
     State(faults): Shared,
     UrlPath(ip): UrlPath<String>,
@@ -231,6 +239,7 @@ pub(crate) fn router(faults: Arc<Faults>) -> Router {
         .route("/cluster", get(get_cluster))
         .route("/nodes/{ip}/api/stop", post(stop_api))
         .route("/nodes/{ip}/api/start", post(start_api))
+        .route("/nodes/{ip}/replace", post(replace_machine))
         .route("/nodes/{ip}/etcd/kill", post(kill_etcd))
         .route("/nodes/{ip}/etcd/start", post(start_etcd))
         .route("/nodes/{ip}/etcd/corrupt", post(corrupt_etcd))

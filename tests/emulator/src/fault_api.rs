@@ -24,6 +24,11 @@ impl Emulator {
         Ok(self.faults.kill_etcd(ip).await?)
     }
 
+    /// Replaces the node's machine by a blank one in maintenance mode (see `Node::replace_machine`).
+    pub async fn replace_machine(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
+        Ok(self.faults.replace_machine(ip).await?)
+    }
+
     pub async fn start_etcd(&self, ip: Ipv4Addr) -> Result<(), EmulatorError> {
         Ok(self.faults.start_etcd(ip).await?)
     }

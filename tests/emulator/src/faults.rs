@@ -114,6 +114,12 @@ impl Faults {
         Ok(())
     }
 
+    /// A new machine in the node's place, its Talos API up in maintenance mode.
+    pub(crate) async fn replace_machine(&self, ip: Ipv4Addr) -> Result<(), FaultError> {
+        self.node(ip)?.replace_machine().await;
+        Ok(self.servers.start_api(ip).await?)
+    }
+
     pub(crate) async fn start_etcd(&self, ip: Ipv4Addr) -> Result<(), FaultError> {
         self.node(ip)?.start_etcd().await;
         Ok(())

@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 use talos_dr::config::{ClusterConfig, Config};
+use talos_dr::machine_configs::ConfigBackupKey;
 use talos_dr::recovery::RecoverySettings;
 use talos_dr_shared::recovery::{
     IncidentStatus, IncidentView, StepKind, StepState, TimelineKind, precheck_needs_override,
@@ -31,6 +32,8 @@ pub(super) struct Options {
     pub raw_copy: bool,
     /// Nodes (by hostname) whose etcd data is not a directory on EPHEMERAL.
     pub etcd_volume_on: BTreeMap<String, EtcdVolume>,
+    /// The last node's machine dies with etcd and is re-created from its config backup.
+    pub recreate: bool,
 }
 
 fn etcdctl(endpoint: Ipv4Addr, args: &[&str]) -> String {
@@ -107,6 +110,7 @@ pub(super) async fn recover(base: Ipv4Addr, options: Options) {
     };
     let app = spawn_app_configured(clusters, Default::default(), move |s| {
         s.with_recovery(settings)
+            .with_config_backup_key(ConfigBackupKey::from_bytes([0x5a; 32]))
     })
     .await;
     let team = team(&app).await;
@@ -140,6 +144,9 @@ pub(super) async fn recover(base: Ipv4Addr, options: Options) {
         .await
         .expect("snapshot")
         .snapshot;
+    if options.recreate {
+        super::recreate::back_up_configs(&team).await;
+    }
     etcdctl(ips[0], &["put", LOST, "lost"]);
     let broken: Vec<Ipv4Addr> = if n == 1 {
         vec![ips[0]]
@@ -150,6 +157,17 @@ pub(super) async fn recover(base: Ipv4Addr, options: Options) {
         emulator.kill_etcd(*ip).await.expect("kill etcd");
     }
     wait_health(&app, "quorum lost", |h| !h.verdict.quorum.holds()).await;
+    let replaced = options.recreate.then(|| ips[n - 1]);
+    if let Some(ip) = replaced {
+        emulator.stop_api(ip).await.expect("the machine is gone");
+        let address = ip.to_string();
+        wait_health(&app, "the dead machine unreachable", |h| {
+            h.nodes
+                .iter()
+                .any(|node| node.node == address && !node.reachable)
+        })
+        .await;
+    }
 
     // The incident: pre-checks, the snapshot, the plan.
     let opened = post(
@@ -199,6 +217,17 @@ pub(super) async fn recover(base: Ipv4Addr, options: Options) {
         .expect("a bootstrap step");
     assert_eq!(boot_step.params.skip_hash_check, options.raw_copy);
     super::etcd_volumes::assert_resets_wipe_etcd_data(&plan, &options.etcd_volume_on);
+    let recreated: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.kind == StepKind::RecreateNode)
+        .filter_map(|s| s.target.as_ref().map(|t| t.address.clone()))
+        .collect();
+    assert_eq!(
+        recreated,
+        replaced.iter().map(Ipv4Addr::to_string).collect::<Vec<_>>(),
+        "the dead machine is re-created, the others reset"
+    );
     assert_eq!(
         plan.steps
             .iter()
@@ -229,6 +258,10 @@ pub(super) async fn recover(base: Ipv4Addr, options: Options) {
             next.state.as_str(),
             next.detail
         );
+        if next.kind == StepKind::RecreateNode && next.state == StepState::Planned {
+            super::recreate::recreate(&emulator, &team, &id, &next).await;
+            continue;
+        }
         if !next.kind.is_destructive() || next.state != StepState::Planned {
             tokio::time::sleep(Duration::from_millis(200)).await;
             continue;
@@ -318,7 +351,8 @@ pub(super) async fn recover(base: Ipv4Addr, options: Options) {
     );
     for ip in &ips {
         let calls = emulator.calls(*ip).expect("counters");
-        assert_eq!(calls.get(RecoveryCall::Reset), 1, "one reset on {ip}");
+        let resets = if Some(*ip) == replaced { 0 } else { 1 };
+        assert_eq!(calls.get(RecoveryCall::Reset), resets, "resets on {ip}");
         let bootstraps = if *ip == bootstrap { 1 } else { 0 };
         assert_eq!(
             calls.get(RecoveryCall::Bootstrap),
@@ -352,6 +386,7 @@ async fn three_nodes_recover_from_a_snapshot_with_an_operator_and_an_approver() 
             init_node: false,
             raw_copy: false,
             etcd_volume_on: BTreeMap::new(),
+            recreate: false,
         },
     )
     .await;
@@ -366,6 +401,7 @@ async fn a_raw_copy_restores_with_skip_hash_check_after_an_init_node_is_converte
             init_node: true,
             raw_copy: true,
             etcd_volume_on: BTreeMap::new(),
+            recreate: false,
         },
     )
     .await;
@@ -380,6 +416,22 @@ async fn a_single_node_cluster_recovers_the_same_way() {
             init_node: false,
             raw_copy: false,
             etcd_volume_on: BTreeMap::new(),
+            recreate: false,
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replaced_machine_is_recreated_from_its_config_backup() {
+    recover(
+        Ipv4Addr::new(127, 0, 73, 2),
+        Options {
+            nodes: 3,
+            init_node: false,
+            raw_copy: false,
+            etcd_volume_on: BTreeMap::new(),
+            recreate: true,
         },
     )
     .await;

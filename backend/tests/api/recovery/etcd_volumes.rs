@@ -252,6 +252,7 @@ async fn three_nodes_recover_when_one_keeps_etcd_on_its_own_partition() {
             init_node: false,
             raw_copy: false,
             etcd_volume_on: BTreeMap::from([("cp-2".to_string(), EtcdVolume::Partition)]),
+            recreate: false,
         },
     )
     .await;

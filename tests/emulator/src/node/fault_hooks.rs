@@ -51,6 +51,21 @@ impl Node {
         }
     }
 
+    /// The machine is replaced by a new one: every volume wiped (STATE with its config too) and
+    /// booted into maintenance mode, where the first ApplyConfiguration configures it, as
+    /// `talosctl apply-config --insecure` does for a re-created node. No Talos call is counted.
+    pub async fn replace_machine(&self) {
+        let _guard = self.inner.lifecycle.lock().await;
+        self.stop_services().await;
+        let volumes = &self.inner.volumes;
+        for target in [volumes.ephemeral(), volumes.etcd_data(), volumes.state()] {
+            if let Err(error) = wipe_contents(&target) {
+                tracing::error!(node = %self.inner.hostname, path = %target.display(), %error, "wipe failed");
+            }
+        }
+        self.boot(EtcdStart::Boot);
+    }
+
     /// Flips bytes in both bbolt meta pages of `member/snap/db` so etcd refuses the file, then
     /// lets the service restart into the failure.
     pub async fn corrupt_etcd_data(&self) {

@@ -360,18 +360,9 @@ impl RecoveryStore {
         change: StepChange,
         events: &[NewEvent],
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
-        move_step(&mut tx, step_id, from, to, &change).await?;
-        if !incident_set.is_empty()
-            && !update_open_incident(&mut tx, incident_id, incident_set).await?
-        {
-            return Err(StoreError::Moved { now: to });
-        }
-        for event in events {
-            insert_event(&mut tx, incident_id, event).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let step_move = (step_id, from, to, change);
+        self.write_move(incident_id, incident_set, step_move, events, None)
+            .await
     }
 
     /// As [`Self::transition`], with the console's audit entry for the move in the same
@@ -388,12 +379,32 @@ impl RecoveryStore {
         events: &[NewEvent],
         audit: crate::audit::NewAuditEntry,
     ) -> Result<(), StoreError> {
+        let step_move = (step_id, from, to, change);
+        self.write_move(incident_id, &[], step_move, events, Some(audit))
+            .await
+    }
+
+    async fn write_move(
+        &self,
+        incident_id: &str,
+        incident_set: &[(&'static str, Val)],
+        (step_id, from, to, change): (&str, &[StepState], StepState, StepChange),
+        events: &[NewEvent],
+        audit: Option<crate::audit::NewAuditEntry>,
+    ) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.pool, WriteLock::Recovery).await?;
         move_step(&mut tx, step_id, from, to, &change).await?;
+        if !incident_set.is_empty()
+            && !update_open_incident(&mut tx, incident_id, incident_set).await?
+        {
+            return Err(StoreError::Moved { now: to });
+        }
         for event in events {
             insert_event(&mut tx, incident_id, event).await?;
         }
-        crate::audit::append_within(&mut tx, audit).await?;
+        if let Some(entry) = audit {
+            crate::audit::append_within(&mut tx, entry).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

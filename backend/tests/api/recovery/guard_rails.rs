@@ -161,17 +161,9 @@ async fn every_guard_rail_holds_on_the_way_to_a_reset() {
             })
         })
         .await;
-    let voided = run(&team.operator, &view, "cp-1", "cp-1").await;
-    assert_eq!(
-        (voided.status, voided.error().error.code.as_str()),
-        (409, "approval_voided"),
-        "{}",
-        voided.body
-    );
-    assert!(
-        voided.error().error.message.contains("etcd=Failed"),
-        "{}",
-        voided.body
+    assert_voided(
+        run(&team.operator, &view, "cp-1", "cp-1").await,
+        "etcd=Failed",
     );
 
     // A denial sends the step back; a new request starts a fresh round.
@@ -449,21 +441,9 @@ async fn a_change_the_health_poll_has_not_seen_yet_voids_the_approval() {
     rig.fake.update(&node_name(3), |n| n.hang = true);
     tokio::time::sleep(Duration::from_millis(400)).await;
     rig.fake.stop_etcd(&node_name(1));
-    let voided = run(&team.operator, &view, "cp-1", "cp-1").await;
-    assert_eq!(
-        (voided.status, voided.error().error.code.as_str()),
-        (409, "approval_voided"),
-        "{}",
-        voided.body
-    );
-    assert!(
-        voided
-            .error()
-            .error
-            .message
-            .contains("now: reachable=true machine_type=controlplane etcd=Failed"),
-        "{}",
-        voided.body
+    assert_voided(
+        run(&team.operator, &view, "cp-1", "cp-1").await,
+        "now: reachable=true machine_type=controlplane etcd=Failed",
     );
     assert_eq!(rig.fake.count(&node_name(1), RecoveryCallKind::Reset), 0);
 
@@ -472,17 +452,24 @@ async fn a_change_the_health_poll_has_not_seen_yet_voids_the_approval() {
     assert_eq!(request(&team.operator, &view, "cp-1").await.status, 200);
     assert_eq!(approve(&team.approver, &view, "cp-1").await.status, 200);
     rig.fake.cut_off(&node_name(1));
-    let gone = run(&team.operator, &view, "cp-1", "cp-1").await;
-    assert_eq!(
-        (gone.status, gone.error().error.code.as_str()),
-        (409, "approval_voided"),
-        "{}",
-        gone.body
-    );
-    assert!(
-        gone.error().error.message.contains("now: reachable=false"),
-        "{}",
-        gone.body
+    assert_voided(
+        run(&team.operator, &view, "cp-1", "cp-1").await,
+        "now: reachable=false",
     );
     assert_eq!(rig.fake.count(&node_name(1), RecoveryCallKind::Reset), 0);
+}
+
+/// The run was refused because the approval no longer stands, the message naming `change`.
+fn assert_voided(answer: super::Answer, change: &str) {
+    assert_eq!(
+        (answer.status, answer.error().error.code.as_str()),
+        (409, "approval_voided"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.error().error.message.contains(change),
+        "{}",
+        answer.body
+    );
 }

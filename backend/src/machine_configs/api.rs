@@ -116,7 +116,7 @@ pub async fn back_up_machine_configs(
         };
         let id = new_id();
         let backup = MachineConfigBackup {
-            object_key: format!("{id}.sealed"),
+            object_key: String::new(),
             id: id.clone(),
             cluster: cluster.clone(),
             node,
@@ -223,7 +223,7 @@ async fn decrypted(
             cluster: cluster.clone(),
             id: id.clone(),
         })?;
-    let sealed = store.read(&backup)?;
+    let sealed = store.read(&backup).await?;
     let yaml = key
         .open(&sealed, &backup.binding())
         .map_err(|source| MachineConfigError::Seal {

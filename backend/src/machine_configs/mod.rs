@@ -1,5 +1,6 @@
 //! Machine configuration backups: each control-plane node's active `v1alpha1` config, fetched
-//! with the cluster's `os:admin` credentials and kept encrypted in `<data-dir>/machine-configs`.
+//! with the cluster's `os:admin` credentials and kept encrypted in the database (backups taken
+//! before that, in `<data-dir>/machine-configs`).
 //! Rebuilding a lost control plane needs these files, and they hold the cluster's secrets, so
 //! only admins may take, list or download them.
 

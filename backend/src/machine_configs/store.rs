@@ -1,4 +1,4 @@
-//! Backup rows in the database and sealed files on disk.
+//! Backup rows with their sealed configs in the database (older backups: sealed files on disk).
 
 use std::path::{Path, PathBuf};
 
@@ -18,7 +18,8 @@ pub struct MachineConfigBackup {
     /// Of the plaintext YAML, as `sha256sum` prints it.
     pub sha256: String,
     pub size_bytes: i64,
-    /// The sealed file, relative to the store directory.
+    /// For backups taken before the sealed config moved into the database: its file, relative
+    /// to the store directory; empty otherwise.
     #[serde(skip)]
     pub object_key: String,
 }
@@ -55,32 +56,15 @@ impl MachineConfigStore {
         move |source| MachineConfigError::Io { path, source }
     }
 
-    /// Writes the sealed file (owner-only, via a temporary name), then the row.
+    /// Writes the row with the sealed config: one statement, so a backup is there whole or not
+    /// at all, on every replica.
     pub async fn insert(
         &self,
         backup: &MachineConfigBackup,
         sealed: &[u8],
     ) -> Result<(), MachineConfigError> {
-        use std::io::Write as _;
-        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(self.io(&self.dir))?;
-        let path = self.dir.join(&backup.object_key);
-        let partial = self.dir.join(format!("{}.partial", backup.object_key));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&partial)
-            .map_err(self.io(&partial))?;
-        file.write_all(sealed).map_err(self.io(&partial))?;
-        file.sync_all().map_err(self.io(&partial))?;
-        std::fs::rename(&partial, &path).map_err(self.io(&path))?;
         sqlx::query(
-            "INSERT INTO machine_configs (id, cluster, node, taken_by, taken_at_ms, sha256, size_bytes, object_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO machine_configs (id, cluster, node, taken_by, taken_at_ms, sha256, size_bytes, object_key, sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&backup.id)
         .bind(&backup.cluster)
@@ -90,6 +74,7 @@ impl MachineConfigStore {
         .bind(&backup.sha256)
         .bind(backup.size_bytes)
         .bind(&backup.object_key)
+        .bind(sealed.to_vec())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -124,7 +109,17 @@ impl MachineConfigStore {
         row.as_ref().map(from_row).transpose()
     }
 
-    pub fn read(&self, backup: &MachineConfigBackup) -> Result<Vec<u8>, MachineConfigError> {
+    /// The sealed config: from the database, or from its file for an older backup.
+    pub async fn read(&self, backup: &MachineConfigBackup) -> Result<Vec<u8>, MachineConfigError> {
+        let sealed: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT sealed FROM machine_configs WHERE id = $1")
+                .bind(&backup.id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten();
+        if let Some(sealed) = sealed {
+            return Ok(sealed);
+        }
         let path = self.dir.join(&backup.object_key);
         std::fs::read(&path).map_err(self.io(&path))
     }
@@ -141,4 +136,54 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<MachineConfigBackup, MachineConfi
         size_bytes: row.try_get("size_bytes")?,
         object_key: row.try_get("object_key")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backup(id: &str, object_key: &str) -> MachineConfigBackup {
+        MachineConfigBackup {
+            id: id.into(),
+            cluster: "prod".into(),
+            node: "10.0.0.1".into(),
+            taken_by: "a new user".into(),
+            taken_at_ms: 1,
+            sha256: "00".into(),
+            size_bytes: 2,
+            object_key: object_key.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn new_backups_read_from_the_database_older_ones_from_their_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let storage = crate::storage::Storage::open(dir.path())
+            .await
+            .expect("storage");
+        let store = MachineConfigStore::new(storage.pool.clone(), dir.path().join("configs"));
+
+        store
+            .insert(&backup("a1", ""), b"sealed in the row")
+            .await
+            .expect("insert");
+        let found = store.find("prod", "a1").await.expect("find").expect("row");
+        assert_eq!(store.read(&found).await.expect("read"), b"sealed in the row");
+        assert!(!store.dir().exists(), "nothing written to disk");
+
+        // A backup taken before: its row has no sealed bytes, its file is in the directory.
+        std::fs::create_dir_all(store.dir()).expect("dir");
+        std::fs::write(store.dir().join("b2.sealed"), b"sealed in a file").expect("file");
+        sqlx::query(
+            "INSERT INTO machine_configs (id, cluster, node, taken_by, taken_at_ms, sha256, size_bytes, object_key) VALUES ('b2', 'prod', '10.0.0.2', 'a new user', 2, '00', 2, 'b2.sealed')",
+        )
+        .execute(&storage.pool)
+        .await
+        .expect("old row");
+        let old = store.find("prod", "b2").await.expect("find").expect("row");
+        assert_eq!(store.read(&old).await.expect("read"), b"sealed in a file");
+        std::fs::remove_file(store.dir().join("b2.sealed")).expect("remove");
+        let gone = store.read(&old).await.expect_err("the file is gone");
+        assert!(gone.to_string().contains("b2.sealed"), "{gone}");
+    }
 }

@@ -2,7 +2,6 @@
 //! MachineConfig to `os:admin` only. These tests use 127.0.48.x to 127.0.49.x.
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use prost::Message as _;
@@ -51,12 +50,12 @@ async fn served_config(emulator: &Emulator, node: Ipv4Addr) -> Vec<u8> {
         .yaml_marshalled
 }
 
-fn sealed_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
-    files.sort();
-    files
+/// Every stored backup's sealed bytes, read straight from the database.
+async fn sealed_rows(app: &crate::helpers::TestApp) -> Vec<(String, Vec<u8>)> {
+    sqlx::query_as("SELECT id, sealed FROM machine_configs ORDER BY id")
+        .fetch_all(&app.storage.pool)
+        .await
+        .expect("the backups' rows")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -114,12 +113,12 @@ async fn backups_are_sealed_per_node_and_download_as_the_node_serves_them() {
     expected.sort();
     assert_eq!(nodes, expected, "one backup per control-plane node");
 
-    // One sealed file per node, none holding any of the plaintext.
-    let store = app.data_dir.path().join("machine-configs");
-    let files = sealed_files(&store);
-    assert_eq!(files.len(), 3, "{files:?}");
-    for file in &files {
-        let bytes = std::fs::read(file).expect("read sealed file");
+    // One sealed config per node in the database (none on disk, so every replica serves them),
+    // none holding any of the plaintext.
+    let rows = sealed_rows(&app).await;
+    assert_eq!(rows.len(), 3);
+    assert!(!app.data_dir.path().join("machine-configs").exists());
+    for (id, bytes) in &rows {
         for needle in [
             &b"machine:"[..],
             b"clusterName",
@@ -128,8 +127,7 @@ async fn backups_are_sealed_per_node_and_download_as_the_node_serves_them() {
         ] {
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle),
-                "{} holds {:?} in the clear",
-                file.display(),
+                "backup {id} holds {:?} in the clear",
                 String::from_utf8_lossy(needle)
             );
         }
@@ -162,7 +160,11 @@ async fn backups_are_sealed_per_node_and_download_as_the_node_serves_them() {
             Some(hex::encode(sha2::Sha256::digest(&served)).as_str())
         );
 
-        let sealed = std::fs::read(store.join(format!("{id}.sealed"))).expect("sealed file");
+        let sealed = rows
+            .iter()
+            .find(|(row, _)| row == id)
+            .map(|(_, sealed)| sealed.clone())
+            .expect("the backup's sealed config");
         let binding = format!("{id}\n{CLUSTER}\n{node}");
         assert_eq!(right_key.open(&sealed, &binding).expect("opens"), served);
         assert!(
@@ -195,7 +197,7 @@ async fn backups_are_sealed_per_node_and_download_as_the_node_serves_them() {
         assert_eq!(download.status(), 403, "{name} downloads");
     }
     assert_eq!(
-        sealed_files(&store).len(),
+        sealed_rows(&app).await.len(),
         3,
         "refused calls stored nothing"
     );
@@ -292,5 +294,5 @@ async fn nodes_that_refuse_the_config_leave_nothing_stored() {
     );
     let list: serde_json::Value = app.get(path).await.json().await.expect("list");
     assert_eq!(list["backups"].as_array().map(Vec::len), Some(0));
-    assert!(sealed_files(&app.data_dir.path().join("machine-configs")).is_empty());
+    assert!(sealed_rows(&app).await.is_empty());
 }

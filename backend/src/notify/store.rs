@@ -1,6 +1,8 @@
 //! Webhook settings and the notification outbox, in the console's database.
 
 use sqlx::{AnyPool, Row};
+
+use crate::storage::{WriteLock, begin_write};
 use talos_dr_shared::notifications::{
     DeliveryState, DeliveryView, NotificationKind, WebhookFormat,
 };
@@ -10,6 +12,15 @@ use super::payload::Notification;
 #[derive(Debug, thiserror::Error)]
 #[error("notification store: {0}")]
 pub struct NotifyStoreError(#[from] sqlx::Error);
+
+impl From<crate::audit::AuditError> for NotifyStoreError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::Store(e) => Self(e),
+            other => Self(sqlx::Error::Encode(Box::new(other))),
+        }
+    }
+}
 
 /// A cluster's receiver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,26 +176,38 @@ impl NotifyStore {
         Ok(claimed)
     }
 
-    pub async fn mark_delivered(&self, id: i64, now_ms: i64) -> Result<(), NotifyStoreError> {
+    /// Records a delivered attempt together with its audit entry.
+    pub async fn mark_delivered(
+        &self,
+        id: i64,
+        now_ms: i64,
+        audit: crate::audit::NewAuditEntry,
+    ) -> Result<(), NotifyStoreError> {
+        let mut tx = begin_write(&self.pool, WriteLock::Audit).await?;
         sqlx::query(
             "UPDATE notification_outbox SET attempts = attempts + 1, delivered_at_ms = $1, \
              claimed_until_ms = NULL, next_attempt_at_ms = NULL WHERE id = $2",
         )
         .bind(now_ms)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        crate::audit::append_within(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    /// Records a failed attempt: retried at `retry_at_ms`, or given up when `None`.
+    /// Records a failed attempt together with its audit entry: retried at `retry_at_ms`, or
+    /// given up when `None`.
     pub async fn mark_failed(
         &self,
         id: i64,
         error: &str,
         now_ms: i64,
         retry_at_ms: Option<i64>,
+        audit: crate::audit::NewAuditEntry,
     ) -> Result<(), NotifyStoreError> {
+        let mut tx = begin_write(&self.pool, WriteLock::Audit).await?;
         sqlx::query(
             "UPDATE notification_outbox SET attempts = attempts + 1, last_error = $1, \
              claimed_until_ms = NULL, next_attempt_at_ms = $2, failed_at_ms = $3 WHERE id = $4",
@@ -197,8 +220,10 @@ impl NotifyStore {
             None
         })
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        crate::audit::append_within(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -83,22 +83,6 @@ async fn deliver_due(state: &AppState, notifier: &Notifier, client: &reqwest::Cl
             ),
             Err(e) => (Err(format!("webhook setting unreadable: {e}")), "-".into()),
         };
-        let now = now_ms();
-        let recorded = match &outcome {
-            Ok(()) => notifier.store().mark_delivered(item.id, now).await,
-            Err(error) => {
-                let retry = (attempt < settings.max_attempts).then(|| {
-                    now + i64::try_from(settings.backoff(attempt).as_millis()).unwrap_or(i64::MAX)
-                });
-                notifier
-                    .store()
-                    .mark_failed(item.id, error, now, retry)
-                    .await
-            }
-        };
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, id = item.id, "delivery result not recorded");
-        }
         let mut parameters = BTreeMap::new();
         parameters.insert("notification".to_string(), item.id.to_string());
         parameters.insert("event".to_string(), item.kind.clone());
@@ -108,20 +92,42 @@ async fn deliver_due(state: &AppState, notifier: &Notifier, client: &reqwest::Cl
             Err(e) if attempt < settings.max_attempts => format!("failed, will retry: {e}"),
             Err(e) => format!("failed, gave up: {e}"),
         };
-        state
-            .storage()
-            .audit
-            .record(NewAuditEntry {
-                actor: "talos-dr".into(),
-                roles: vec![],
-                action: "webhook_delivery".into(),
-                cluster: Some(item.cluster.clone()),
-                target: Some(receiver),
-                parameters,
-                outcome: outcome_words,
-                client: None,
-            })
-            .await;
+        let entry = NewAuditEntry {
+            actor: "talos-dr".into(),
+            roles: vec![],
+            action: "webhook_delivery".into(),
+            cluster: Some(item.cluster.clone()),
+            target: Some(receiver),
+            parameters,
+            outcome: outcome_words,
+            client: None,
+        };
+        // The attempt and its audit entry land together, so what the cluster page shows was
+        // always audited first.
+        let now = now_ms();
+        let recorded = match &outcome {
+            Ok(()) => {
+                notifier
+                    .store()
+                    .mark_delivered(item.id, now, entry.clone())
+                    .await
+            }
+            Err(error) => {
+                let retry = (attempt < settings.max_attempts).then(|| {
+                    now + i64::try_from(settings.backoff(attempt).as_millis()).unwrap_or(i64::MAX)
+                });
+                notifier
+                    .store()
+                    .mark_failed(item.id, error, now, retry, entry.clone())
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            // The POST happened either way: it is audited on its own, and the claim runs out so
+            // the notification is attempted again.
+            tracing::error!(error = %e, id = item.id, "delivery result not recorded");
+            state.storage().audit.record(entry).await;
+        }
     }
     count
 }

@@ -168,7 +168,10 @@ mod tests {
             .await
             .expect("insert");
         let found = store.find("prod", "a1").await.expect("find").expect("row");
-        assert_eq!(store.read(&found).await.expect("read"), b"sealed in the row");
+        assert_eq!(
+            store.read(&found).await.expect("read"),
+            b"sealed in the row"
+        );
         assert!(!store.dir().exists(), "nothing written to disk");
 
         // A backup taken before: its row has no sealed bytes, its file is in the directory.

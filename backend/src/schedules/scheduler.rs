@@ -38,6 +38,25 @@ fn scheduler_user() -> CurrentUser {
     }
 }
 
+fn entry(
+    action: &str,
+    cluster: &str,
+    target: Option<String>,
+    parameters: BTreeMap<String, String>,
+    outcome: String,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: SCHEDULER_ACTOR.to_string(),
+        roles: vec![Role::Operator],
+        action: action.to_string(),
+        cluster: Some(cluster.to_string()),
+        target,
+        parameters,
+        outcome,
+        client: None,
+    }
+}
+
 async fn audit(
     state: &AppState,
     action: &str,
@@ -46,20 +65,8 @@ async fn audit(
     parameters: BTreeMap<String, String>,
     outcome: String,
 ) {
-    state
-        .storage()
-        .audit
-        .record(NewAuditEntry {
-            actor: SCHEDULER_ACTOR.to_string(),
-            roles: vec![Role::Operator],
-            action: action.to_string(),
-            cluster: Some(cluster.to_string()),
-            target,
-            parameters,
-            outcome,
-            client: None,
-        })
-        .await;
+    let entry = entry(action, cluster, target, parameters, outcome);
+    state.storage().audit.record(entry).await;
 }
 
 /// Runs every schedule due at `now_ms`, one after the other.
@@ -128,12 +135,6 @@ async fn run_one(state: &AppState, store: &ScheduleStore, schedule: &StoredSched
         }
     };
     let next = next_after_run(&schedule.request, now_ms);
-    if let Err(e) = store
-        .record_run(cluster, &run, next, schedule.updated_at_ms)
-        .await
-    {
-        tracing::error!(cluster, error = %e, "cannot record the scheduled run");
-    }
     let mut parameters = BTreeMap::new();
     if let Some(failure) = &run.failure {
         parameters.insert("failure".to_string(), failure.clone());
@@ -149,15 +150,26 @@ async fn run_one(state: &AppState, store: &ScheduleStore, schedule: &StoredSched
         failure = run.failure,
         "scheduled snapshot"
     );
-    audit(
-        state,
+    let entry = entry(
         "snapshot_scheduled",
         cluster,
         run.snapshot_id.clone(),
         parameters,
         outcome,
-    )
-    .await;
+    );
+    if let Err(e) = store
+        .record_run(
+            cluster,
+            &run,
+            next,
+            schedule.updated_at_ms,
+            Some(entry.clone()),
+        )
+        .await
+    {
+        tracing::error!(cluster, error = %e, "cannot record the scheduled run");
+        state.storage().audit.record(entry).await;
+    }
     if schedule.request.rehearse
         && run.ok
         && let Some(id) = &run.snapshot_id

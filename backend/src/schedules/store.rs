@@ -1,12 +1,16 @@
 //! The schedule table: one schedule per cluster with its next run and last result.
 
 use sqlx::{AnyPool, Row};
+
+use crate::storage::{WriteLock, begin_write};
 use talos_dr_shared::schedules::{RetentionPolicy, ScheduleRequest, ScheduledRun};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleStoreError {
     #[error("snapshot schedules: {0}")]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// A stored schedule.
@@ -169,7 +173,11 @@ impl ScheduleStore {
         run: &ScheduledRun,
         next_run_ms: Option<i64>,
         schedule_updated_at_ms: i64,
+        audit: Option<crate::audit::NewAuditEntry>,
     ) -> Result<(), ScheduleStoreError> {
+        // The run and its audit entry land together: the page never shows a run the audit
+        // trail lacks.
+        let mut tx = begin_write(&self.pool, WriteLock::Schedules).await?;
         sqlx::query(
             "UPDATE snapshot_schedules SET last_run_ms = $1, last_ok = $2, last_snapshot_id = $3, \
              last_failure = $4, \
@@ -183,8 +191,12 @@ impl ScheduleStore {
         .bind(schedule_updated_at_ms)
         .bind(next_run_ms)
         .bind(cluster)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(entry) = audit {
+            crate::audit::append_within(&mut tx, entry).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }
@@ -229,7 +241,7 @@ mod tests {
             failure: None,
         };
         store
-            .record_run("prod", &run, Some(2_000), running.updated_at_ms)
+            .record_run("prod", &run, Some(2_000), running.updated_at_ms, None)
             .await
             .expect("record");
         let now = store.find("prod").await.expect("find").expect("stored");
@@ -240,7 +252,7 @@ mod tests {
 
         // Without a change in between, the run sets the next run.
         store
-            .record_run("prod", &run, Some(9_500_000), now.updated_at_ms)
+            .record_run("prod", &run, Some(9_500_000), now.updated_at_ms, None)
             .await
             .expect("record");
         let after = store.find("prod").await.expect("find").expect("stored");

@@ -88,6 +88,12 @@ pub async fn run(listener: tokio::net::TcpListener, state: AppState) -> std::io:
         notify::spawn(state.clone()),
     ]);
     background.0.extend(listen_for_replicas(&state));
+    background
+        .0
+        .extend(snapshots::transfers::share(state.clone()));
+    background
+        .0
+        .extend(presence::shared::share_cluster_health(&state));
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -115,10 +121,23 @@ fn listen_for_replicas(state: &AppState) -> Option<tokio::task::JoinHandle<()>> 
             Some((storage::Topic::SnapshotHistory, cluster)) => {
                 here.snapshots().transfers.finished_elsewhere(cluster)
             }
+            Some((storage::Topic::SnapshotTransfers, note)) => {
+                if let Err(e) = here.snapshots().transfers.heard_elsewhere(note) {
+                    tracing::warn!(error = %e, "ignored a note from another console replica");
+                }
+            }
+            Some((storage::Topic::ClusterViewers, cluster)) => {
+                if let Ok(watched) = here.cluster(cluster) {
+                    watched.presence.changed_elsewhere();
+                }
+            }
             // Reconnected: anything may have changed meanwhile.
             None => {
                 here.recovery().notify_all_here();
                 here.snapshots().transfers.finished_elsewhere_all();
+                for watched in here.clusters() {
+                    watched.presence.changed_elsewhere();
+                }
             }
         })
 }

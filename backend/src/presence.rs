@@ -1,16 +1,23 @@
-//! Who else is looking at a cluster: the usernames behind its open health streams.
+//! Who else is looking at a cluster or an incident: the usernames behind its open streams, here
+//! and (on PostgreSQL, see [`shared`]) through the other console replicas.
+
+pub mod shared;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
-/// Open streams of one cluster, by stream id. Cheap to clone.
+/// Open streams of one cluster or incident, by stream id. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct PresenceHub {
     viewers: Arc<watch::Sender<BTreeMap<u64, String>>>,
     next_id: Arc<AtomicU64>,
+    /// Who looks through the other replicas, as last read from the shared list.
+    elsewhere: Arc<watch::Sender<Vec<String>>>,
+    /// Another replica said its viewers changed: the shared list is read again.
+    reread: Arc<Notify>,
 }
 
 impl Default for PresenceHub {
@@ -18,6 +25,8 @@ impl Default for PresenceHub {
         Self {
             viewers: Arc::new(watch::Sender::new(BTreeMap::new())),
             next_id: Arc::new(AtomicU64::new(1)),
+            elsewhere: Arc::new(watch::Sender::new(Vec::new())),
+            reread: Arc::new(Notify::new()),
         }
     }
 }
@@ -58,6 +67,36 @@ impl PresenceHub {
     pub fn subscribe(&self) -> watch::Receiver<BTreeMap<u64, String>> {
         self.viewers.subscribe()
     }
+
+    /// Distinct usernames here and through the other replicas, sorted.
+    pub fn everyone(&self) -> Vec<String> {
+        let mut names = self.usernames();
+        names.extend(self.elsewhere.borrow().iter().cloned());
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Ticks whenever the other replicas' viewers change.
+    pub fn subscribe_elsewhere(&self) -> watch::Receiver<Vec<String>> {
+        self.elsewhere.subscribe()
+    }
+
+    /// What the shared list says about the other replicas' viewers.
+    pub fn set_elsewhere(&self, mut names: Vec<String>) {
+        names.sort();
+        names.dedup();
+        self.elsewhere.send_if_modified(|known| {
+            let changed = *known != names;
+            *known = names;
+            changed
+        });
+    }
+
+    /// Another replica's viewers changed (heard through the database).
+    pub fn changed_elsewhere(&self) {
+        self.reread.notify_one();
+    }
 }
 
 pub fn distinct(viewers: &BTreeMap<u64, String>) -> Vec<String> {
@@ -83,5 +122,20 @@ mod tests {
         drop(b2);
         drop(a);
         assert!(hub.usernames().is_empty());
+    }
+
+    #[test]
+    fn viewers_through_other_replicas_join_the_list_once() {
+        let hub = PresenceHub::default();
+        let _a = hub.join("alice");
+        let mut rx = hub.subscribe_elsewhere();
+        hub.set_elsewhere(vec!["bob".into(), "alice".into()]);
+        assert!(rx.has_changed().expect("hub alive"));
+        assert_eq!(hub.everyone(), vec!["alice", "bob"]);
+        rx.mark_unchanged();
+        hub.set_elsewhere(vec!["alice".into(), "bob".into()]);
+        assert!(!rx.has_changed().expect("hub alive"), "same list, no news");
+        hub.set_elsewhere(Vec::new());
+        assert_eq!(hub.everyone(), vec!["alice"]);
     }
 }

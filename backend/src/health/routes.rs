@@ -16,7 +16,6 @@ use super::HealthError;
 use crate::auth::CurrentUser;
 use crate::clock::now_ms;
 use crate::error::ApiResult;
-use crate::presence::distinct;
 use crate::state::AppState;
 
 /// How often an idle stream gets a comment line, so proxies keep the connection open.
@@ -46,7 +45,8 @@ pub async fn find_health(
 /// `GET /api/clusters/{cluster}/health/stream`: `event: health` with the whole `ClusterHealth`
 /// as `data`, once at connect (when a poll has finished) and after every poll; and
 /// `event: viewers` (`Viewers`) at connect and whenever someone opens or closes the cluster's
-/// stream. The stream ends when the session reaches its absolute deadline.
+/// stream, on this replica or (PostgreSQL) another. The stream ends when the session reaches its
+/// absolute deadline.
 #[tracing::instrument(name = "stream_health", skip(state, user), fields(username = %user.username))]
 pub async fn stream_health(
     State(state): State<AppState>,
@@ -55,8 +55,12 @@ pub async fn stream_health(
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let watched = state.cluster(&cluster)?;
     let viewing = watched.presence.join(&user.username);
-    let viewers = WatchStream::new(watched.presence.subscribe())
-        .map(|open| distinct(&open))
+    // Either list changing (viewers here, or through the other replicas) re-sends everyone.
+    let presence = watched.presence.clone();
+    let here = WatchStream::new(watched.presence.subscribe()).map(|_| ());
+    let elsewhere = WatchStream::new(watched.presence.subscribe_elsewhere()).map(|_| ());
+    let viewers = futures::stream::select(here, elsewhere)
+        .map(move |()| presence.everyone())
         .scan(None::<Vec<String>>, |last, names| {
             let changed = last.as_ref() != Some(&names);
             *last = Some(names.clone());

@@ -5,6 +5,13 @@
 //! The byte count is an atomic the ingest loop bumps per chunk; watchers are told at most every
 //! [`NOTIFY_EVERY`] (and at every phase change), so a 1 KiB-message stream does not wake every
 //! open page a million times.
+//!
+//! On PostgreSQL every replica also shows the transfers the others run ([`elsewhere`]), so a
+//! browser sees the progress bar whichever replica serves it.
+
+mod elsewhere;
+
+pub use elsewhere::{TransfersNoteError, share};
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -45,6 +52,8 @@ struct Running {
 struct Registry {
     running: Vec<Arc<Running>>,
     finished: HashMap<String, u64>,
+    /// What the other replicas last said they run, by (replica, cluster).
+    elsewhere: HashMap<(String, String), elsewhere::Heard>,
 }
 
 /// Every transfer in flight, for all clusters.
@@ -116,27 +125,30 @@ impl SnapshotTransfersHub {
         }
     }
 
-    /// The cluster's transfers as of now.
+    /// The cluster's transfers as of now, this replica's and the others'.
     pub fn view(&self, cluster: &str) -> SnapshotTransfers {
         let registry = self.registry();
+        let mut in_flight = local(&registry, cluster);
+        in_flight.extend(elsewhere::live(&registry, cluster));
+        in_flight.sort_by_key(|t| t.started_at_ms);
         SnapshotTransfers {
             cluster: cluster.to_string(),
-            in_flight: registry
-                .running
-                .iter()
-                .filter(|r| r.cluster == cluster)
-                .map(|r| SnapshotTransfer {
-                    received_bytes: r.received.load(Ordering::Relaxed),
-                    phase: if r.verifying.load(Ordering::Relaxed) {
-                        TransferPhase::Verifying
-                    } else {
-                        TransferPhase::Receiving
-                    },
-                    ..r.transfer.clone()
-                })
-                .collect(),
+            in_flight,
             finished: registry.finished.get(cluster).copied().unwrap_or(0),
         }
+    }
+
+    /// This replica's own transfers, by cluster (what it tells the others).
+    fn local_by_cluster(&self) -> HashMap<String, Vec<SnapshotTransfer>> {
+        let registry = self.registry();
+        let mut by_cluster: HashMap<String, Vec<SnapshotTransfer>> = HashMap::new();
+        for r in &registry.running {
+            by_cluster
+                .entry(r.cluster.clone())
+                .or_default()
+                .push(snapshot_of(r));
+        }
+        by_cluster
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {
@@ -165,6 +177,27 @@ impl SnapshotTransfersHub {
         }
         self.notify();
     }
+}
+
+fn snapshot_of(r: &Running) -> SnapshotTransfer {
+    SnapshotTransfer {
+        received_bytes: r.received.load(Ordering::Relaxed),
+        phase: if r.verifying.load(Ordering::Relaxed) {
+            TransferPhase::Verifying
+        } else {
+            TransferPhase::Receiving
+        },
+        ..r.transfer.clone()
+    }
+}
+
+fn local(registry: &Registry, cluster: &str) -> Vec<SnapshotTransfer> {
+    registry
+        .running
+        .iter()
+        .filter(|r| r.cluster == cluster)
+        .map(|r| snapshot_of(r))
+        .collect()
 }
 
 /// A transfer in flight: tell it the bytes received; dropping it ends the transfer (the history

@@ -13,15 +13,28 @@ pub enum Topic {
     Incident,
     /// A cluster's snapshot history (key: the cluster).
     SnapshotHistory,
+    /// The snapshot transfers one replica runs for a cluster (key: their JSON, which names the
+    /// replica and the cluster; kept well under NOTIFY's 8000-byte payload limit by the sender).
+    SnapshotTransfers,
+    /// Who looks at a cluster's live health through one replica changed (key: the cluster);
+    /// the others re-read the shared list.
+    ClusterViewers,
 }
 
 impl Topic {
-    const ALL: [Topic; 2] = [Topic::Incident, Topic::SnapshotHistory];
+    const ALL: [Topic; 4] = [
+        Topic::Incident,
+        Topic::SnapshotHistory,
+        Topic::SnapshotTransfers,
+        Topic::ClusterViewers,
+    ];
 
     fn channel(self) -> &'static str {
         match self {
             Topic::Incident => "talos_dr_incident",
             Topic::SnapshotHistory => "talos_dr_snapshot_history",
+            Topic::SnapshotTransfers => "talos_dr_snapshot_transfers",
+            Topic::ClusterViewers => "talos_dr_cluster_viewers",
         }
     }
 

@@ -23,6 +23,9 @@ pub struct FakeNode {
     pub alarms: Result<Vec<EtcdAlarm>, TalosError>,
     /// Where the node keeps etcd's data (its VolumeStatus `ETCD`).
     pub etcd_volume: Result<EtcdDataVolume, TalosError>,
+    /// The node's machine config as an admin reads it; `None`: reads refused like a client
+    /// without that call.
+    pub machine_config: Option<Vec<u8>>,
     /// Never answer at all (a node that accepts the connection and stalls).
     pub hang: bool,
 }
@@ -87,6 +90,7 @@ impl FakeTalos {
                     }),
                     alarms: Ok(vec![]),
                     etcd_volume: Ok(EtcdDataVolume::Directory),
+                    machine_config: None,
                     hang: false,
                 };
                 (node_name(n), node)
@@ -182,5 +186,13 @@ impl TalosApi for FakeTalos {
     }
     async fn etcd_data_volume(&self, node: &str) -> Result<EtcdDataVolume, TalosError> {
         self.reply(node, |n| n.etcd_volume.clone()).await
+    }
+    async fn machine_config(&self, node: &str) -> Result<Vec<u8>, TalosError> {
+        self.reply(node, |n| {
+            n.machine_config.clone().ok_or_else(|| {
+                TalosError::Refused("machine config reads are not supported by this client".into())
+            })
+        })
+        .await
     }
 }

@@ -4,6 +4,10 @@
 //! step run on both at once runs once, and a scheduled snapshot fires once. The emulator test
 //! uses 127.0.113.x.
 
+mod machine_configs;
+mod presence;
+mod transfers;
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 use talos_dr::audit::{ChainReport, NewAuditEntry};
-use talos_dr::config::{ClusterConfig, Config};
+use talos_dr::machine_configs::ConfigBackupKey;
 use talos_dr::recovery::{FailPoints, ShiftedClock};
 use talos_dr::{AccessSettings, Storage};
 use talos_dr_shared::recovery::{ApprovalPolicy, IncidentView, StepKind, StepState};
@@ -22,12 +26,14 @@ use talos_emulator::{Emulator, EmulatorOptions, Role as TalosRole};
 use tempfile::TempDir;
 
 use crate::fake::{FakeTalos, RecoveryCallKind, node_name};
-use crate::helpers::{Client, TEST_PASSWORD, TestApp, fresh_postgres_url, spawn_app_on};
+use crate::helpers::{
+    Client, TEST_PASSWORD, TestApp, emulated_clusters, fresh_postgres_url, spawn_app_on,
+};
 use crate::recovery::planning::{approve, planned_incident, request, run};
 use crate::recovery::{FakeRig, PATIENCE, fake_cluster, quick_settings, step, team, wait_view};
 
 /// Two data directories (for the files that are not rows) and one database.
-async fn two_storages() -> ((Storage, TempDir), (Storage, TempDir)) {
+pub(super) async fn two_storages() -> ((Storage, TempDir), (Storage, TempDir)) {
     let url = fresh_postgres_url().await;
     let mut opened = Vec::new();
     for _ in 0..2 {
@@ -125,7 +131,7 @@ async fn sessions_users_and_one_audit_chain_are_shared_by_the_replicas() {
 }
 
 /// A console on the fake cluster `prod`, as a replica on `storage`.
-async fn fake_replica(
+pub(super) async fn fake_replica(
     storage: Storage,
     dir: TempDir,
     fake: &Arc<FakeTalos>,
@@ -141,7 +147,11 @@ async fn fake_replica(
         dir,
         vec![fake_cluster(fake)],
         AccessSettings::default(),
-        move |state| state.with_recovery(recovery),
+        move |state| {
+            state
+                .with_recovery(recovery)
+                .with_config_backup_key(ConfigBackupKey::from_bytes([0x5a; 32]))
+        },
     )
     .await
 }
@@ -289,27 +299,15 @@ async fn a_scheduled_snapshot_fires_once_across_replicas() {
     let emulator = Emulator::start(opts)
         .await
         .expect("the emulated cluster starts");
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        poll_interval: Duration::from_millis(250),
-        call_timeout: Duration::from_secs(2),
-        clusters: vec![ClusterConfig {
-            name: "emulated".into(),
-            talosconfig: emulator.talosconfig_path(TalosRole::Admin),
-            context: None,
-            nodes: None,
-            talosconfigs: Default::default(),
-        }],
-        data_dir: "unused-data-dir".into(),
-        database_url: None,
-        secure_cookies: false,
-        metrics_token: None,
-    };
     let ((storage_a, dir_a), (storage_b, dir_b)) = two_storages().await;
     let mut replicas = Vec::new();
     let mut states = Vec::new();
     for (storage, data_dir) in [(storage_a, dir_a), (storage_b, dir_b)] {
-        let clusters = talos_dr::watch_clusters(&config).expect("the talosconfig loads");
+        let clusters = emulated_clusters(
+            "emulated",
+            emulator.talosconfig_path(TalosRole::Admin),
+            |_| {},
+        );
         // One snapshot store for both, as a team shares one bucket.
         let shared_store = dir.path().join("snapshots");
         let state = Arc::new(std::sync::Mutex::new(None));

@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use talos_api::{common, machine};
-use talos_dr::config::{ClusterConfig, Config};
 use talos_dr_shared::{ClusterHealth, MemberState, ServiceState, VerdictLevel};
 use talos_emulator::{Emulator, EmulatorOptions, Role};
 use tempfile::TempDir;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, emulated_clusters, spawn_app_with};
 
 const CLUSTER: &str = "emulated";
 /// Recovery restarts etcd on three nodes; give it room on a busy two-core machine.
@@ -30,24 +29,7 @@ async fn start(base_ip: Ipv4Addr, seed_keys: usize) -> EmulatedConsole {
     let emulator = Emulator::start(opts)
         .await
         .expect("the emulated cluster starts");
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        poll_interval: Duration::from_millis(250),
-        call_timeout: Duration::from_secs(2),
-        clusters: vec![ClusterConfig {
-            name: CLUSTER.into(),
-            talosconfig: emulator.talosconfig_path(Role::Admin),
-            context: None,
-            nodes: None,
-            talosconfigs: Default::default(),
-        }],
-        data_dir: "unused-data-dir".into(),
-        database_url: None,
-        secure_cookies: false,
-        metrics_token: None,
-    };
-    let state =
-        talos_dr::watch_clusters(&config).expect("the console accepts the emulator's talosconfig");
+    let state = emulated_clusters(CLUSTER, emulator.talosconfig_path(Role::Admin), |_| {});
     let app = spawn_app_with(state).await;
     EmulatedConsole {
         emulator,

@@ -3,7 +3,6 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use futures::StreamExt;
 use talos_dr::auth::users::add_user;
 use talos_dr::health::PollSettings;
 use talos_dr::talos::TalosApi;
@@ -13,6 +12,9 @@ use tempfile::TempDir;
 use tokio::task::JoinHandle;
 
 use crate::fake::FakeTalos;
+
+mod sse;
+pub use sse::{SseEvent, SseStream};
 
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 pub const CALL_TIMEOUT: Duration = Duration::from_millis(300);
@@ -331,67 +333,29 @@ impl Client {
     }
 }
 
-/// A minimal server-sent events reader: enough to see event names and data lines.
-pub struct SseStream {
-    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
-}
-
-pub struct SseEvent {
-    pub event: Option<String>,
-    pub data: String,
-}
-
-impl SseStream {
-    /// The next event that carries data (keep-alive comments are skipped).
-    pub async fn next_event(&mut self) -> SseEvent {
-        tokio::time::timeout(PATIENCE, async {
-            loop {
-                if let Some(end) = self.buffer.find("\n\n") {
-                    let frame: String = self.buffer.drain(..end + 2).collect();
-                    let mut event = SseEvent {
-                        event: None,
-                        data: String::new(),
-                    };
-                    for line in frame.lines() {
-                        if let Some(name) = line.strip_prefix("event:") {
-                            event.event = Some(name.trim().to_string());
-                        } else if let Some(data) = line.strip_prefix("data:") {
-                            event.data.push_str(data.strip_prefix(' ').unwrap_or(data));
-                        }
-                    }
-                    if !event.data.is_empty() {
-                        return event;
-                    }
-                    continue;
-                }
-                let chunk = self
-                    .body
-                    .next()
-                    .await
-                    .expect("stream still open")
-                    .expect("stream chunk");
-                self.buffer
-                    .push_str(std::str::from_utf8(&chunk).expect("utf8"));
-            }
-        })
-        .await
-        .expect("an event arrives in time")
-    }
-
-    /// The next event named `name`, skipping others.
-    pub async fn next_named(&mut self, name: &str) -> SseEvent {
-        loop {
-            let event = self.next_event().await;
-            if event.event.as_deref() == Some(name) {
-                return event;
-            }
-        }
-    }
-
-    /// The next `health` event (`viewers` events in between are skipped).
-    pub async fn next_health(&mut self) -> ClusterHealth {
-        let event = self.next_named("health").await;
-        serde_json::from_str(&event.data).expect("data is a ClusterHealth")
-    }
+/// The clusters of a console that watches one emulated cluster, `cluster`, through the
+/// talosconfig at `talosconfig`, polling every 250 ms; `configure` adjusts the rest.
+pub fn emulated_clusters(
+    cluster: &str,
+    talosconfig: std::path::PathBuf,
+    configure: impl FnOnce(&mut talos_dr::Config),
+) -> Vec<WatchedCluster> {
+    let mut config = talos_dr::Config {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        poll_interval: Duration::from_millis(250),
+        call_timeout: Duration::from_secs(2),
+        clusters: vec![talos_dr::config::ClusterConfig {
+            name: cluster.into(),
+            talosconfig,
+            context: None,
+            nodes: None,
+            talosconfigs: Default::default(),
+        }],
+        data_dir: "unused-data-dir".into(),
+        database_url: None,
+        secure_cookies: false,
+        metrics_token: None,
+    };
+    configure(&mut config);
+    talos_dr::watch_clusters(&config).expect("the console accepts the emulator's talosconfig")
 }

@@ -10,13 +10,12 @@ use sha2::Digest as _;
 use talos_api::cosi::resource::GetRequest;
 use talos_api::resource::config::MachineConfigSpec;
 use talos_dr::AccessSettings;
-use talos_dr::config::{ClusterConfig, Config};
 use talos_dr::machine_configs::ConfigBackupKey;
 use talos_dr_shared::{ErrorBody, Role};
 use talos_emulator::{Emulator, EmulatorOptions, Role as TalosRole};
 
 use crate::fake::FakeTalos;
-use crate::helpers::{TEST_PASSWORD, spawn_app, spawn_app_configured};
+use crate::helpers::{TEST_PASSWORD, emulated_clusters, spawn_app, spawn_app_configured};
 
 const CLUSTER: &str = "emulated";
 const KEY: [u8; 32] = [0x5a; 32];
@@ -68,23 +67,13 @@ async fn backups_are_sealed_per_node_and_download_as_the_node_serves_them() {
     ))
     .await
     .expect("the emulated cluster starts");
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        poll_interval: Duration::from_millis(500),
-        call_timeout: Duration::from_secs(2),
-        clusters: vec![ClusterConfig {
-            name: CLUSTER.into(),
-            talosconfig: emulator.talosconfig_path(TalosRole::Admin),
-            context: None,
-            nodes: None,
-            talosconfigs: Default::default(),
-        }],
-        data_dir: "unused-data-dir".into(),
-        database_url: None,
-        secure_cookies: false,
-        metrics_token: None,
-    };
-    let clusters = talos_dr::watch_clusters(&config).expect("the emulator's talosconfig loads");
+    let clusters = emulated_clusters(
+        CLUSTER,
+        emulator.talosconfig_path(TalosRole::Admin),
+        |config| {
+            config.poll_interval = Duration::from_millis(500);
+        },
+    );
     let app = spawn_app_configured(clusters, AccessSettings::default(), |state| {
         state.with_config_backup_key(ConfigBackupKey::from_bytes(KEY))
     })

@@ -8,14 +8,13 @@ use std::time::Duration;
 
 use reqwest::Method;
 use talos_dr::AccessSettings;
-use talos_dr::config::{ClusterConfig, Config};
 use talos_dr::snapshot_s3::{S3Flags, open_checked_s3};
 use talos_dr::snapshots::{S3Settings, SnapshotSettings, SnapshotStore};
 use talos_dr_shared::snapshots::SnapshotResponse;
 use talos_emulator::{Emulator, EmulatorOptions, Role as TalosRole};
 use tokio::process::Command;
 
-use crate::helpers::spawn_app_configured;
+use crate::helpers::{emulated_clusters, spawn_app_configured};
 use crate::pki::TestPki;
 
 const CLUSTER: &str = "emulated";
@@ -57,23 +56,7 @@ async fn a_console_configured_for_s3_takes_snapshots_into_the_bucket() {
         .await
         .expect("moto accepts the credentials");
 
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        poll_interval: Duration::from_millis(250),
-        call_timeout: Duration::from_secs(2),
-        clusters: vec![ClusterConfig {
-            name: CLUSTER.into(),
-            talosconfig: emulator.talosconfig_path(TalosRole::Admin),
-            context: None,
-            nodes: None,
-            talosconfigs: Default::default(),
-        }],
-        data_dir: "unused-data-dir".into(),
-        database_url: None,
-        secure_cookies: false,
-        metrics_token: None,
-    };
-    let clusters = talos_dr::watch_clusters(&config).expect("the emulator's talosconfig loads");
+    let clusters = emulated_clusters(CLUSTER, emulator.talosconfig_path(TalosRole::Admin), |_| {});
     let snapshot_settings = SnapshotSettings::in_data_dir(dir.path());
     let app = spawn_app_configured(clusters, AccessSettings::default(), |state| {
         state.with_snapshot_store(snapshot_settings, store)

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Method;
-use talos_dr::config::{ClusterConfig, Config};
 use talos_dr_shared::snapshots::{
     KeyChangeKindView, SnapshotDetail, SnapshotDiffView, SnapshotEntryKind, SnapshotList,
     SnapshotResponse,
@@ -19,7 +18,7 @@ use talos_dr_shared::{ClusterHealth, ErrorBody, MemberState, Role};
 use talos_emulator::{Emulator, EmulatorOptions, Role as TalosRole};
 use tempfile::TempDir;
 
-use crate::helpers::{TEST_PASSWORD, TestApp, spawn_app_configured};
+use crate::helpers::{TEST_PASSWORD, TestApp, emulated_clusters, spawn_app_configured};
 
 const CLUSTER: &str = "emulated";
 const PATIENCE: Duration = Duration::from_secs(90);
@@ -45,23 +44,7 @@ async fn start_configured(
     let emulator = Emulator::start(opts)
         .await
         .expect("the emulated cluster starts");
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        poll_interval: Duration::from_millis(250),
-        call_timeout: Duration::from_secs(2),
-        clusters: vec![ClusterConfig {
-            name: CLUSTER.into(),
-            talosconfig: emulator.talosconfig_path(TalosRole::Admin),
-            context: None,
-            nodes: None,
-            talosconfigs: Default::default(),
-        }],
-        data_dir: "unused-data-dir".into(),
-        database_url: None,
-        secure_cookies: false,
-        metrics_token: None,
-    };
-    let clusters = talos_dr::watch_clusters(&config).expect("the emulator's talosconfig loads");
+    let clusters = emulated_clusters(CLUSTER, emulator.talosconfig_path(TalosRole::Admin), |_| {});
     let app = spawn_app_configured(clusters, Default::default(), configure).await;
     let console = Console {
         emulator,

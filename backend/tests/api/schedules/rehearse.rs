@@ -6,12 +6,11 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use serde_json::json;
-use talos_dr::config::{ClusterConfig, Config};
 use talos_dr_shared::snapshots::{SnapshotList, SnapshotTrigger};
 use talos_emulator::{Emulator, EmulatorOptions, Role as TalosRole};
 
 use super::{PATIENCE, audit, put, view};
-use crate::helpers::spawn_app_with;
+use crate::helpers::{emulated_clusters, spawn_app_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_snapshots_are_rehearsed_when_the_schedule_asks() {
@@ -22,23 +21,11 @@ async fn scheduled_snapshots_are_rehearsed_when_the_schedule_asks() {
     let emulator = Emulator::start(opts)
         .await
         .expect("the emulated cluster starts");
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("address"),
-        poll_interval: Duration::from_millis(250),
-        call_timeout: Duration::from_secs(2),
-        clusters: vec![ClusterConfig {
-            name: "emulated".into(),
-            talosconfig: emulator.talosconfig_path(TalosRole::Admin),
-            context: None,
-            nodes: None,
-            talosconfigs: Default::default(),
-        }],
-        data_dir: "unused-data-dir".into(),
-        database_url: None,
-        secure_cookies: false,
-        metrics_token: None,
-    };
-    let clusters = talos_dr::watch_clusters(&config).expect("the emulator's talosconfig loads");
+    let clusters = emulated_clusters(
+        "emulated",
+        emulator.talosconfig_path(TalosRole::Admin),
+        |_| {},
+    );
     let app = spawn_app_with(clusters).await;
     app.wait_for_health("emulated", |h| {
         h.members.len() == 3

@@ -17,9 +17,9 @@ pub struct SseEvent {
 }
 
 impl SseStream {
-    /// The next event that carries data (keep-alive comments are skipped).
-    pub async fn next_event(&mut self) -> SseEvent {
-        tokio::time::timeout(PATIENCE, async {
+    /// The next event that carries data (keep-alive comments are skipped), within `within`.
+    pub async fn next_event_within(&mut self, within: std::time::Duration) -> SseEvent {
+        tokio::time::timeout(within, async {
             loop {
                 if let Some(end) = self.buffer.find("\n\n") {
                     let frame: String = self.buffer.drain(..end + 2).collect();
@@ -55,8 +55,13 @@ impl SseStream {
 
     /// The next event named `name`, skipping others.
     pub async fn next_named(&mut self, name: &str) -> SseEvent {
+        self.next_named_within(name, PATIENCE).await
+    }
+
+    /// As [`Self::next_named`], waiting up to `within` for each event.
+    pub async fn next_named_within(&mut self, name: &str, within: std::time::Duration) -> SseEvent {
         loop {
-            let event = self.next_event().await;
+            let event = self.next_event_within(within).await;
             if event.event.as_deref() == Some(name) {
                 return event;
             }

@@ -6,8 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use futures::stream::BoxStream;
 use reqwest::Method;
 use talos_dr::recovery::ShiftedClock;
 use talos_dr::storage::replicas::{HEARTBEAT, REPLICA_TIMEOUT};
@@ -16,7 +14,7 @@ use tokio::sync::mpsc;
 
 use super::{fake_replica, two_storages};
 use crate::fake::FakeTalos;
-use crate::helpers::TestApp;
+use crate::helpers::{SseStream, TestApp};
 use crate::recovery::PATIENCE;
 
 const STREAM: &str = "/api/clusters/prod/snapshots/transfers/stream";
@@ -24,58 +22,18 @@ const CHUNK: usize = 64 * 1024;
 
 type Chunks = mpsc::Sender<Result<Vec<u8>, std::io::Error>>;
 
-/// B's transfers stream, read here rather than through the shared SSE reader because a
-/// silent replica's entry only leaves after a replica timeout, longer than that reader waits for
-/// one event.
-struct TransfersStream {
-    body: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
-}
-
-impl TransfersStream {
-    async fn open(app: &TestApp) -> Self {
-        let response = app.get(STREAM).await;
-        assert_eq!(response.status(), 200);
-        Self {
-            body: response.bytes_stream().boxed(),
-            buffer: String::new(),
-        }
-    }
-
-    /// The next `transfers` event (keep-alive comments and other events are skipped).
-    async fn next(&mut self) -> SnapshotTransfers {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let frame: String = self.buffer.drain(..end + 2).collect();
-                let named = frame.lines().any(|l| l.trim() == "event: transfers");
-                let data = frame.lines().find_map(|l| l.strip_prefix("data: "));
-                if let (true, Some(data)) = (named, data) {
-                    return serde_json::from_str(data).expect("data is SnapshotTransfers");
-                }
-                continue;
-            }
-            let chunk = self
-                .body
-                .next()
-                .await
-                .expect("stream still open")
-                .expect("stream chunk");
-            self.buffer
-                .push_str(std::str::from_utf8(&chunk).expect("utf8"));
-        }
-    }
-}
-
 /// The next transfers event on `stream` that `accept` takes, within `within`.
 async fn until(
-    stream: &mut TransfersStream,
+    stream: &mut SseStream,
     within: Duration,
     what: &str,
     accept: impl Fn(&SnapshotTransfers) -> bool,
 ) -> SnapshotTransfers {
     tokio::time::timeout(within, async {
         loop {
-            let view = stream.next().await;
+            let event = stream.next_named_within("transfers", within).await;
+            let view: SnapshotTransfers =
+                serde_json::from_str(&event.data).expect("data is SnapshotTransfers");
             if accept(&view) {
                 return view;
             }
@@ -115,7 +73,7 @@ fn bytes_in(view: &SnapshotTransfers) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_upload_on_one_replica_shows_its_growing_bytes_on_the_other() {
     let (a, b) = two_fake_replicas().await;
-    let mut on_b = TransfersStream::open(&b).await;
+    let mut on_b = b.open_stream(STREAM).await;
     let first = until(&mut on_b, PATIENCE, "a first view", |_| true).await;
     assert!(first.in_flight.is_empty(), "{first:?}");
 
@@ -153,7 +111,7 @@ async fn an_upload_on_one_replica_shows_its_growing_bytes_on_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_silent_replicas_transfers_leave_the_others_after_the_timeout() {
     let (a, b) = two_fake_replicas().await;
-    let mut on_b = TransfersStream::open(&b).await;
+    let mut on_b = b.open_stream(STREAM).await;
     let (chunks, _response) = slow_upload(&a);
     chunks.send(Ok(vec![7; CHUNK])).await.expect("chunk");
     until(&mut on_b, PATIENCE, "the upload on A", |v| bytes_in(v) > 0).await;

@@ -333,14 +333,10 @@ impl Client {
     }
 }
 
-/// The clusters of a console that watches one emulated cluster, `cluster`, through the
-/// talosconfig at `talosconfig`, polling every 250 ms; `configure` adjusts the rest.
-pub fn emulated_clusters(
-    cluster: &str,
-    talosconfig: std::path::PathBuf,
-    configure: impl FnOnce(&mut talos_dr::Config),
-) -> Vec<WatchedCluster> {
-    let mut config = talos_dr::Config {
+/// A console's settings watching one cluster, `cluster`, through the talosconfig at
+/// `talosconfig`: loopback port 0, a 250 ms poll, 2 s per call, nothing else set.
+pub fn console_config(cluster: &str, talosconfig: std::path::PathBuf) -> talos_dr::Config {
+    talos_dr::Config {
         listen: "127.0.0.1:0".parse().expect("address"),
         poll_interval: Duration::from_millis(250),
         call_timeout: Duration::from_secs(2),
@@ -355,7 +351,17 @@ pub fn emulated_clusters(
         database_url: None,
         secure_cookies: false,
         metrics_token: None,
-    };
+    }
+}
+
+/// The clusters of a console that watches one emulated cluster, `cluster`, through the
+/// talosconfig at `talosconfig` ([`console_config`]); `configure` adjusts the rest.
+pub fn emulated_clusters(
+    cluster: &str,
+    talosconfig: std::path::PathBuf,
+    configure: impl FnOnce(&mut talos_dr::Config),
+) -> Vec<WatchedCluster> {
+    let mut config = console_config(cluster, talosconfig);
     configure(&mut config);
     talos_dr::watch_clusters(&config).expect("the console accepts the emulator's talosconfig")
 }

@@ -1,26 +1,17 @@
 use std::time::Duration;
 
-use talos_dr::config::{ClusterConfig, Config};
+use talos_dr::config::Config;
+
+use crate::helpers::console_config;
 
 use crate::pki::TestPki;
 
 fn config_for(path: std::path::PathBuf, context: Option<&str>) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        poll_interval: Duration::from_secs(1),
-        call_timeout: Duration::from_secs(1),
-        clusters: vec![ClusterConfig {
-            name: "prod".into(),
-            talosconfig: path,
-            context: context.map(str::to_string),
-            nodes: None,
-            talosconfigs: Default::default(),
-        }],
-        data_dir: "unused-data-dir".into(),
-        database_url: None,
-        secure_cookies: false,
-        metrics_token: None,
-    }
+    let mut config = console_config("prod", path);
+    config.poll_interval = Duration::from_secs(1);
+    config.call_timeout = Duration::from_secs(1);
+    config.clusters[0].context = context.map(str::to_string);
+    config
 }
 
 #[tokio::test]

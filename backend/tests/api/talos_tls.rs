@@ -5,7 +5,7 @@ use talos_dr::config::{ClusterConfig, Config};
 use talos_dr::talos::{TalosApi, TalosClient, TalosError, talosconfig};
 use talos_dr_shared::{MachineType, VerdictLevel, format_member_id};
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{console_config, spawn_app_with};
 use crate::pki::TestPki;
 use crate::tls_node::{self, MEMBER_ID};
 
@@ -127,22 +127,9 @@ async fn the_console_polls_a_real_talos_api_from_a_talosconfig() {
         ),
     )
     .expect("write talosconfig");
-    let config = Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        poll_interval: Duration::from_millis(100),
-        call_timeout: TIMEOUT,
-        clusters: vec![ClusterConfig {
-            name: "lab".into(),
-            talosconfig: path,
-            context: None,
-            nodes: None,
-            talosconfigs: Default::default(),
-        }],
-        data_dir: "unused-data-dir".into(),
-        database_url: None,
-        secure_cookies: false,
-        metrics_token: None,
-    };
+    let mut config = console_config("lab", path);
+    config.poll_interval = Duration::from_millis(100);
+    config.call_timeout = TIMEOUT;
     let app = spawn_app_with(talos_dr::watch_clusters(&config).expect("console starts")).await;
 
     let health = app.wait_for_health("lab", |_| true).await;

@@ -6,10 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 export CARGO_TERM_COLOR=never
+# One build per run: incremental caches would double the disk a build takes and save nothing.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 OUT="$PWD/test-output"
 rm -rf "$OUT"; mkdir -p "$OUT"
 
-step() { printf '\n== %s ==\n' "$*"; }
+# Each step says how much disk is left: etcd, SQLite and the build all fail oddly on a full disk.
+step() {
+  printf '\n== %s ==\n' "$*"
+  df -h --output=avail,target . /tmp 2>/dev/null | sed 's/^/   free: /' || true
+}
 
 step "tools"
 bash scripts/setup.sh

@@ -14,7 +14,8 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 # Each step says how much disk is left: etcd, SQLite and the build all fail oddly on a full disk.
 step() {
   printf '\n== %s ==\n' "$*"
-  df -h --output=avail,target . /tmp 2>/dev/null | sed 's/^/   free: /' || true
+  printf '   (disk free: %s here, %s in /tmp)\n' "$(df -h --output=avail . | tail -n 1 | tr -d ' ')" \
+    "$(df -h --output=avail /tmp | tail -n 1 | tr -d ' ')" || true
 }
 
 step "tools"

@@ -26,6 +26,17 @@ source scripts/lib/postgres.sh
 trap stop_postgres EXIT
 start_postgres 127.0.110.1 55432
 
+step "room to build"
+# A build cache kept from earlier runs only grows; a clean build of everything takes about
+# 3 GiB, so when less than 12 GiB is free the old cache goes rather than the run failing oddly
+# half-way (etcd, SQLite and the linker all fail on a full disk).
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+free_gib() { df -P -BG "$1" | awk 'NR == 2 { print $4 + 0 }'; }
+if [ -d "$TARGET_DIR" ] && [ "$(free_gib "$TARGET_DIR")" -lt 12 ]; then
+  echo "   only $(free_gib "$TARGET_DIR") GiB free: clearing the build cache $TARGET_DIR"
+  rm -rf "$TARGET_DIR"
+fi
+
 step "fetch crates"
 cargo fetch --locked
 

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use talos_dr_shared::ClusterHealth;
 
-use crate::api::{self, HealthSubscription, StreamEvent};
+use crate::api::{self, HealthEvent, HealthSubscription, StreamUpdate};
 
 /// Whether the page is receiving updates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,23 +82,23 @@ impl HealthWatch {
         self.connection.try_set(Connection::Stopped);
     }
 
-    fn on_stream(&self, event: StreamEvent) {
+    fn on_stream(&self, event: StreamUpdate<HealthEvent>) {
         if self.connection.try_get_untracked() == Some(Connection::Stopped) {
             return;
         }
         match event {
-            StreamEvent::Connected => {
+            StreamUpdate::Connected => {
                 self.connection.try_set(Connection::Live);
             }
-            StreamEvent::Health(health) => {
+            StreamUpdate::Event(HealthEvent::Health(health)) => {
                 self.connection.try_set(Connection::Live);
                 self.stream_problem.try_set(None);
                 self.offer(*health);
             }
-            StreamEvent::Viewers(names) => {
+            StreamUpdate::Event(HealthEvent::Viewers(names)) => {
                 self.viewers.try_set(names);
             }
-            StreamEvent::Lost => {
+            StreamUpdate::Lost => {
                 let already = self
                     .connection
                     .try_get_untracked()
@@ -108,7 +108,7 @@ impl HealthWatch {
                         .try_set(Connection::Reconnecting { since_ms: now_ms() });
                 }
             }
-            StreamEvent::Unreadable(e) => {
+            StreamUpdate::Unreadable(e) => {
                 self.stream_problem.try_set(Some(e.to_string()));
             }
         }

@@ -18,6 +18,7 @@ mod notifications;
 mod recovery;
 mod session;
 mod snapshots;
+mod stream;
 
 pub use admin::{
     AUDIT_EXPORT_URL, AuditPage, AuditPageMeta, AuditQuery, CreatedUser, MachineConfigBackup,
@@ -26,14 +27,14 @@ pub use admin::{
 };
 pub use fleet::{FleetSubscription, find_fleet, subscribe_fleet};
 pub use health::{
-    HealthSubscription, StreamEvent, find_cluster_health, list_clusters, subscribe_health,
+    HealthEvent, HealthSubscription, find_cluster_health, list_clusters, subscribe_health,
 };
 pub use notifications::{delete_webhook, find_webhook, put_webhook, test_webhook};
 pub use recovery::{
-    IncidentEvent, IncidentSubscription, add_note, answer_step, choose_snapshot, close_incident,
-    find_incident, find_open_incident, list_incidents, list_snapshot_candidates, open_incident,
-    override_precheck, report_json_url, report_markdown_url, request_step, resolve_step,
-    run_precheck, run_step, subscribe_incident, view_from_json,
+    IncidentSubscription, add_note, answer_step, choose_snapshot, close_incident, find_incident,
+    find_open_incident, list_incidents, list_snapshot_candidates, open_incident, override_precheck,
+    report_json_url, report_markdown_url, request_step, resolve_step, run_precheck, run_step,
+    subscribe_incident, view_from_json,
 };
 pub use session::{create_session, delete_session, find_session, find_sign_in_options};
 pub use snapshots::{
@@ -41,6 +42,7 @@ pub use snapshots::{
     diff_snapshots, download_snapshot, find_schedule, find_snapshot, list_snapshots, put_schedule,
     rehearse_snapshot, snapshot_download_url, subscribe_snapshot_transfers, upload_snapshot,
 };
+pub use stream::StreamUpdate;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {

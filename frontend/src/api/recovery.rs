@@ -4,27 +4,15 @@
 //! it; the stream delivers the same view to everyone watching, so a page that gets no view back
 //! still sees the change a moment later.
 
-use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
-
+use super::stream::{self, Listen, StreamUpdate, Subscription};
+use super::{ApiError, cluster_path, error_from, get_json, session_gone, with_csrf};
 use gloo_net::http::Request;
-use gloo_timers::callback::Timeout;
 use serde::{Deserialize, Serialize};
 use talos_dr_shared::recovery::{
     ApprovalBody, ChooseSnapshotRequest, CloseIncidentBody, IncidentSummary, IncidentView,
     NoteBody, OpenIncidentRequest, OverrideRequest, ResolveOutcome, ResolveStepBody, RunStepBody,
     SnapshotCandidate, StepRequestBody,
 };
-use wasm_bindgen::JsCast;
-use wasm_bindgen::closure::Closure;
-use web_sys::{Event, EventSource, MessageEvent};
-
-use super::{
-    ApiError, cluster_path, error_from, find_session, get_json, js_text, session_gone, with_csrf,
-};
-
-/// How long to wait before opening a new stream after the browser gave up on the old one.
-const REOPEN_AFTER_MS: u32 = 3_000;
 
 /// Lists come wrapped in a key named after the resource (`{"incidents": [...]}`); a bare list
 /// is read too.
@@ -269,144 +257,36 @@ async fn read_view(response: gloo_net::http::Response) -> Result<Option<Incident
     }
 }
 
-/// What the incident stream reports to its subscriber.
-#[derive(Debug, Clone)]
-pub enum IncidentEvent {
-    Connected,
-    View(Box<IncidentView>),
-    /// The stream dropped; it is being reopened.
-    Lost,
-    Unreadable(ApiError),
-}
+/// An open `GET /api/incidents/{id}/stream` subscription.
+pub type IncidentSubscription = Subscription<Box<IncidentView>>;
 
-/// An open `GET /api/incidents/{id}/stream`; reopens itself after errors, closes when dropped.
-pub struct IncidentSubscription {
-    inner: Rc<Subscription>,
-}
-
-struct Subscription {
-    url: String,
-    on_event: Box<dyn Fn(IncidentEvent)>,
-    source: RefCell<Option<Source>>,
-    reopen_generation: Cell<u32>,
-}
-
-struct Source {
-    es: EventSource,
-    _on_open: Closure<dyn FnMut(Event)>,
-    _on_view: Closure<dyn FnMut(MessageEvent)>,
-    _on_error: Closure<dyn FnMut(Event)>,
-}
-
-impl Drop for Source {
-    fn drop(&mut self) {
-        self.es.close();
-    }
-}
-
-/// Follows incident `id`: every message is the whole incident as it now stands.
+/// Follows incident `id`: every event is the whole incident as it now stands.
 pub fn subscribe_incident(
     id: &str,
-    on_event: impl Fn(IncidentEvent) + 'static,
+    on_update: impl Fn(StreamUpdate<Box<IncidentView>>) + 'static,
 ) -> Result<IncidentSubscription, ApiError> {
-    let inner = Rc::new(Subscription {
-        url: format!("{}/stream", incident_path(id)),
-        on_event: Box::new(on_event),
-        source: RefCell::new(None),
-        reopen_generation: Cell::new(0),
-    });
-    open(&inner)?;
-    Ok(IncidentSubscription { inner })
-}
-
-fn open(sub: &Rc<Subscription>) -> Result<(), ApiError> {
-    let es = EventSource::new(&sub.url).map_err(|e| ApiError::Stream(js_text(&e)))?;
-
-    let weak = Rc::downgrade(sub);
-    let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-        emit(&weak, IncidentEvent::Connected);
-    });
-
-    let weak = Rc::downgrade(sub);
-    let on_view = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let event = match ev.data().as_string() {
-            Some(text) => match view_from_json(&text) {
-                Ok(view) => IncidentEvent::View(Box::new(view)),
-                Err(e) => IncidentEvent::Unreadable(ApiError::Malformed {
-                    what: "an incident event",
-                    detail: e.to_string(),
-                }),
-            },
-            None => IncidentEvent::Unreadable(ApiError::Malformed {
-                what: "an incident event",
-                detail: "the event carried no text".into(),
-            }),
-        };
-        emit(&weak, event);
-    });
-
-    let weak = Rc::downgrade(sub);
-    let on_error = Closure::<dyn FnMut(Event)>::new(move |ev: Event| {
-        emit(&weak, IncidentEvent::Lost);
-        let closed = ev
-            .current_target()
-            .and_then(|t| t.dyn_into::<EventSource>().ok())
-            .is_some_and(|es| es.ready_state() == EventSource::CLOSED);
-        if closed {
-            leptos::task::spawn_local(async {
-                let _ = find_session().await;
-            });
-            schedule_reopen(&weak);
-        }
-    });
-
-    let listen = |name: &str, f: &js_sys::Function| {
-        es.add_event_listener_with_callback(name, f)
-            .map_err(|e| ApiError::Stream(js_text(&e)))
+    let read: fn(&str) -> Result<Box<IncidentView>, String> = |text| {
+        view_from_json(text)
+            .map(Box::new)
+            .map_err(|e| e.to_string())
     };
-    listen("open", on_open.as_ref().unchecked_ref())?;
-    // Unnamed events arrive as "message"; a named "incident" event is read the same way.
-    listen("message", on_view.as_ref().unchecked_ref())?;
-    listen("incident", on_view.as_ref().unchecked_ref())?;
-    listen("error", on_error.as_ref().unchecked_ref())?;
-
-    *sub.source.borrow_mut() = Some(Source {
-        es,
-        _on_open: on_open,
-        _on_view: on_view,
-        _on_error: on_error,
-    });
-    Ok(())
-}
-
-fn emit(sub: &Weak<Subscription>, event: IncidentEvent) {
-    if let Some(sub) = sub.upgrade() {
-        (sub.on_event)(event);
-    }
-}
-
-fn schedule_reopen(weak: &Weak<Subscription>) {
-    let Some(sub) = weak.upgrade() else { return };
-    let generation = sub.reopen_generation.get().wrapping_add(1);
-    sub.reopen_generation.set(generation);
-    let again = weak.clone();
-    Timeout::new(REOPEN_AFTER_MS, move || {
-        let Some(sub) = again.upgrade() else { return };
-        if sub.reopen_generation.get() != generation {
-            return;
-        }
-        if let Err(e) = open(&sub) {
-            (sub.on_event)(IncidentEvent::Unreadable(e));
-            schedule_reopen(&again);
-        }
-    })
-    .forget();
-}
-
-impl Drop for IncidentSubscription {
-    fn drop(&mut self) {
-        self.inner.source.borrow_mut().take();
-    }
+    stream::subscribe(
+        format!("{}/stream", incident_path(id)),
+        // Unnamed events arrive as "message"; a named "incident" event is read the same way.
+        vec![
+            Listen {
+                event: "message",
+                what: "an incident event",
+                read,
+            },
+            Listen {
+                event: "incident",
+                what: "an incident event",
+                read,
+            },
+        ],
+        on_update,
+    )
 }
 
 #[cfg(test)]

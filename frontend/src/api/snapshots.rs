@@ -1,19 +1,18 @@
 //! The snapshot history of a cluster: listing, comparing, downloading, and the actions that add
 //! to it (take, raw copy, rehearse, upload).
 
-use std::rc::Rc;
-
 use gloo_net::http::Request;
 use talos_dr_shared::schedules::{ScheduleRequest, ScheduleView};
 use talos_dr_shared::snapshots::SnapshotTransfers;
 use talos_dr_shared::{CSRF_HEADER, ErrorBody};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Event, EventSource, MessageEvent};
+use web_sys::Event;
 
+use super::stream::{self, Listen, StreamUpdate, Subscription};
 use super::{
-    ApiError, CSRF_TOKEN, cluster_path, error_from_body, find_session, get_json, js_text,
-    post_json, read_json, session_gone, with_csrf,
+    ApiError, CSRF_TOKEN, cluster_path, error_from_body, get_json, js_text, post_json, read_json,
+    session_gone, with_csrf,
 };
 
 /// `GET /api/clusters/{cluster}/snapshots`: newest first, failed attempts included.
@@ -210,61 +209,24 @@ pub fn upload_snapshot(
     })
 }
 
-/// An open `GET .../snapshots/transfers/stream`; closes when dropped. The browser reconnects by
-/// itself after a plain disconnect.
-pub struct TransfersSubscription {
-    es: EventSource,
-    _on_transfers: Closure<dyn FnMut(MessageEvent)>,
-    _on_error: Closure<dyn FnMut(Event)>,
-}
+/// An open `GET .../snapshots/transfers/stream` subscription.
+pub type TransfersSubscription = Subscription<SnapshotTransfers>;
 
-impl Drop for TransfersSubscription {
-    fn drop(&mut self) {
-        self.es.close();
-    }
-}
-
-/// Subscribes to the cluster's snapshot transfers in flight: `on_transfers` gets the whole list
-/// at connect and on every change; `Err(None)` when the stream dropped.
+/// Subscribes to the cluster's snapshot transfers in flight: the whole list at connect and on
+/// every change.
 pub fn subscribe_snapshot_transfers(
     cluster: &str,
-    on_transfers: impl Fn(Result<SnapshotTransfers, Option<ApiError>>) + 'static,
+    on_update: impl Fn(StreamUpdate<SnapshotTransfers>) + 'static,
 ) -> Result<TransfersSubscription, ApiError> {
-    let url = format!("{}/snapshots/transfers/stream", cluster_path(cluster));
-    let es = EventSource::new(&url).map_err(|e| ApiError::Stream(js_text(&e)))?;
-    let on_transfers = Rc::new(on_transfers);
-    let deliver = on_transfers.clone();
-    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-        let parsed = ev
-            .data()
-            .as_string()
-            .ok_or_else(|| "the event carried no text".to_string())
-            .and_then(|text| {
-                serde_json::from_str::<SnapshotTransfers>(&text).map_err(|e| e.to_string())
-            });
-        deliver(parsed.map_err(|detail| {
-            Some(ApiError::Malformed {
-                what: "a snapshot transfer event",
-                detail,
-            })
-        }));
-    });
-    let on_error = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-        on_transfers(Err(None));
-        // An expired session shows the sign-in page instead of a stream that never returns.
-        leptos::task::spawn_local(async {
-            let _ = find_session().await;
-        });
-    });
-    es.add_event_listener_with_callback("transfers", on_message.as_ref().unchecked_ref())
-        .map_err(|e| ApiError::Stream(js_text(&e)))?;
-    es.add_event_listener_with_callback("error", on_error.as_ref().unchecked_ref())
-        .map_err(|e| ApiError::Stream(js_text(&e)))?;
-    Ok(TransfersSubscription {
-        es,
-        _on_transfers: on_message,
-        _on_error: on_error,
-    })
+    stream::subscribe(
+        format!("{}/snapshots/transfers/stream", cluster_path(cluster)),
+        vec![Listen {
+            event: "transfers",
+            what: "a snapshot transfer event",
+            read: stream::json,
+        }],
+        on_update,
+    )
 }
 
 /// A download in flight; aborted when [`SnapshotDownload::abort`] is called.

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use talos_dr_shared::snapshots::{SnapshotEntryKind, SnapshotTransfer, TransferPhase};
 
-use crate::api::{self, TransfersSubscription};
+use crate::api::{self, StreamUpdate, TransfersSubscription};
 use crate::format::age;
 use crate::live::now_ms;
 
@@ -85,7 +85,8 @@ pub fn TransfersInFlight(
     let finished = StoredValue::new(None::<u64>);
     let subscription = StoredValue::new_local(None::<TransfersSubscription>);
     match api::subscribe_snapshot_transfers(&cluster, move |update| match update {
-        Ok(latest) => {
+        StreamUpdate::Connected => {}
+        StreamUpdate::Event(latest) => {
             let before = finished.try_get_value().flatten();
             finished.try_set_value(Some(latest.finished));
             transfers.try_set(latest.in_flight);
@@ -94,10 +95,10 @@ pub fn TransfersInFlight(
                 on_finished();
             }
         }
-        Err(Some(e)) => {
+        StreamUpdate::Unreadable(e) => {
             problem.try_set(Some(e.to_string()));
         }
-        Err(None) => {
+        StreamUpdate::Lost => {
             // After a reconnect the count is compared afresh; the history may have missed one.
             finished.try_set_value(None);
             problem.try_set(Some(

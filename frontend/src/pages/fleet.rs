@@ -3,7 +3,7 @@ use leptos::task::spawn_local;
 use leptos_router::components::A;
 use talos_dr_shared::{Fleet, FleetCluster};
 
-use crate::api::{self, FleetSubscription};
+use crate::api::{self, FleetSubscription, StreamUpdate};
 use crate::components::StatusTag;
 use crate::format::{Tone, age, test_id, utc_datetime, verdict_tone};
 use crate::live::now_ms;
@@ -30,14 +30,15 @@ pub fn FleetPage() -> impl IntoView {
     });
     let subscription = StoredValue::new_local(None::<FleetSubscription>);
     match api::subscribe_fleet(move |update| match update {
-        Ok(latest) => {
+        StreamUpdate::Connected => {}
+        StreamUpdate::Event(latest) => {
             fleet.try_set(Some(latest));
             problem.try_set(None);
         }
-        Err(Some(e)) => {
+        StreamUpdate::Unreadable(e) => {
             problem.try_set(Some(e.to_string()));
         }
-        Err(None) => {
+        StreamUpdate::Lost => {
             problem.try_set(Some(
                 "the live fleet stream dropped; reconnecting, the lines below may be stale".into(),
             ));

@@ -8,7 +8,7 @@ use leptos::task::spawn_local;
 use talos_dr_shared::Role;
 use talos_dr_shared::recovery::IncidentView;
 
-use crate::api::{self, ApiError, IncidentEvent, IncidentSubscription};
+use crate::api::{self, ApiError, IncidentSubscription, StreamUpdate};
 use crate::live::{Connection, now_ms};
 use crate::session::{SessionState, SessionStatus};
 
@@ -110,20 +110,20 @@ impl IncidentWatch {
         self.connection.try_set(Connection::Stopped);
     }
 
-    fn on_stream(&self, event: IncidentEvent) {
+    fn on_stream(&self, event: StreamUpdate<Box<IncidentView>>) {
         if self.connection.try_get_untracked() == Some(Connection::Stopped) {
             return;
         }
         match event {
-            IncidentEvent::Connected => {
+            StreamUpdate::Connected => {
                 self.connection.try_set(Connection::Live);
             }
-            IncidentEvent::View(view) => {
+            StreamUpdate::Event(view) => {
                 self.connection.try_set(Connection::Live);
                 self.problem.try_set(None);
                 self.view.try_set(Some(*view));
             }
-            IncidentEvent::Lost => {
+            StreamUpdate::Lost => {
                 let already = self
                     .connection
                     .try_get_untracked()
@@ -133,7 +133,7 @@ impl IncidentWatch {
                         .try_set(Connection::Reconnecting { since_ms: now_ms() });
                 }
             }
-            IncidentEvent::Unreadable(e) => {
+            StreamUpdate::Unreadable(e) => {
                 self.problem.try_set(Some(e.to_string()));
             }
         }

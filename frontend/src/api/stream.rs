@@ -93,14 +93,11 @@ fn open<T: 'static>(sub: &Rc<Inner<T>>) -> Result<(), ApiError> {
         Closure::<dyn FnMut(Event)>::new(move |_: Event| emit(&weak, StreamUpdate::Connected)),
     ));
 
-    for (index, listen) in sub.listens.iter().enumerate() {
+    for listen in &sub.listens {
         let weak = Rc::downgrade(sub);
+        let (what, read) = (listen.what, listen.read);
         let on_message = Closure::<dyn FnMut(Event)>::new(move |ev: Event| {
-            let Some(sub) = weak.upgrade() else { return };
-            let Some(listen) = sub.listens.get(index) else {
-                return;
-            };
-            (sub.on_update)(read_event(listen, &ev));
+            emit(&weak, read_event(what, read, &ev));
         });
         listeners.push((listen.event, on_message));
     }
@@ -137,22 +134,23 @@ fn open<T: 'static>(sub: &Rc<Inner<T>>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn read_event<T>(listen: &Listen<T>, ev: &Event) -> StreamUpdate<T> {
+fn read_event<T>(
+    what: &'static str,
+    read: fn(&str) -> Result<T, String>,
+    ev: &Event,
+) -> StreamUpdate<T> {
     let text = ev
         .dyn_ref::<MessageEvent>()
         .and_then(|m| m.data().as_string());
     let Some(text) = text else {
         return StreamUpdate::Unreadable(ApiError::Malformed {
-            what: listen.what,
+            what,
             detail: "the event carried no text".into(),
         });
     };
-    match (listen.read)(&text) {
+    match read(&text) {
         Ok(value) => StreamUpdate::Event(value),
-        Err(detail) => StreamUpdate::Unreadable(ApiError::Malformed {
-            what: listen.what,
-            detail,
-        }),
+        Err(detail) => StreamUpdate::Unreadable(ApiError::Malformed { what, detail }),
     }
 }
 
